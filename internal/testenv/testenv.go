@@ -1,0 +1,161 @@
+// Package testenv gives tests the addresses of the real services that
+// deploy/dev starts (Kafka, Redis, Cassandra, etcd).
+//
+// An address comes from the environment variable of the service (for
+// example OFS_KAFKA_BROKERS) or else from the services file that
+// `go tool task services:up` writes (.dev/services.env at the repository
+// root). When the service is absent or unreachable, the test is skipped on a
+// developer's machine, and fails when CI=true or OFS_REQUIRE_SERVICES=1
+// (`go tool task test` sets the latter): there a missing service is a broken
+// setup, never a reason to pass. With -short every such test is skipped.
+package testenv
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The environment keys, as written by deploy/dev/*.sh.
+const (
+	KafkaKey     = "OFS_KAFKA_BROKERS"
+	RedisKey     = "OFS_REDIS_ADDR"
+	CassandraKey = "OFS_CASSANDRA_HOSTS"
+	EtcdKey      = "OFS_ETCD_ENDPOINTS"
+)
+
+// Kafka returns the bootstrap brokers of the dev Kafka cluster.
+func Kafka(tb testing.TB) []string { return list(tb, KafkaKey, "kafka") }
+
+// Redis returns the address of the dev Redis server.
+func Redis(tb testing.TB) string { return list(tb, RedisKey, "redis")[0] }
+
+// Cassandra returns the CQL contact points of the dev Cassandra node.
+func Cassandra(tb testing.TB) []string { return list(tb, CassandraKey, "cassandra") }
+
+// Etcd returns the client endpoints of the dev etcd server.
+func Etcd(tb testing.TB) []string { return list(tb, EtcdKey, "etcd") }
+
+// Required reports whether a missing service fails the test instead of
+// skipping it.
+func Required() bool {
+	return os.Getenv("CI") == "true" || os.Getenv("OFS_REQUIRE_SERVICES") == "1"
+}
+
+func list(tb testing.TB, key, service string) []string {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skipf("needs %s: an integration test, not run with -short", service)
+	}
+	v := Lookup(key)
+	if v == "" {
+		missing(tb, "%s is not configured: %s is unset and no %s entry in %s", service, key, key, servicesFile())
+		return nil
+	}
+	addrs := strings.Split(v, ",")
+	for i := range addrs {
+		addrs[i] = strings.TrimSpace(addrs[i])
+	}
+	conn, err := net.DialTimeout("tcp", addrs[0], 3*time.Second)
+	if err != nil {
+		missing(tb, "%s at %s (from %s) is not reachable: %v", service, addrs[0], key, err)
+		return nil
+	}
+	_ = conn.Close() // a probe connection; nothing was written
+	return addrs
+}
+
+func missing(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	format += "; start the services with `go tool task services:up`"
+	if Required() {
+		tb.Fatalf(format, args...)
+	}
+	tb.Skipf(format, args...)
+}
+
+// Lookup returns the value of key from the environment, else from the
+// services file, else "".
+func Lookup(key string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return fileValues()[key]
+}
+
+var (
+	fileOnce sync.Once
+	fileVals map[string]string
+)
+
+func fileValues() map[string]string {
+	fileOnce.Do(func() {
+		fileVals = map[string]string{}
+		f, err := os.Open(servicesFile())
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			k, v, ok := strings.Cut(strings.TrimSpace(sc.Text()), "=")
+			if ok && !strings.HasPrefix(k, "#") {
+				fileVals[k] = v
+			}
+		}
+	})
+	return fileVals
+}
+
+// servicesFile is OFS_DEV_DIR/services.env, or .dev/services.env in the
+// nearest ancestor of the working directory that holds go.mod.
+func servicesFile() string {
+	if d := os.Getenv("OFS_DEV_DIR"); d != "" {
+		return filepath.Join(d, "services.env")
+	}
+	return filepath.Join(RepoRoot(), ".dev", "services.env")
+}
+
+// RepoRoot is the nearest ancestor of the working directory with a go.mod
+// that declares the ofs module, or "." if there is none.
+func RepoRoot() string {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "."
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil &&
+			strings.HasPrefix(string(b), "module github.com/ofstack/ofs\n") {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "."
+		}
+		dir = parent
+	}
+}
+
+var unsafeChars = regexp.MustCompile(`[^a-z0-9]+`)
+
+// Name returns a name unique to this test run, made of lower-case letters,
+// digits and '_', that starts with a letter: usable as a topic prefix, a
+// Redis key prefix, a CQL keyspace or an etcd prefix.
+func Name(tb testing.TB) string {
+	tb.Helper()
+	base := strings.Trim(unsafeChars.ReplaceAllString(strings.ToLower(tb.Name()), "_"), "_")
+	if len(base) > 30 {
+		base = base[:30]
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return "t_" + base + "_" + hex.EncodeToString(b[:])
+}

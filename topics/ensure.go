@@ -1,0 +1,68 @@
+package topics
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/IBM/sarama"
+)
+
+// KafkaVersion is the protocol version ofs speaks; Kafka 4 removed the
+// versions older than 2.1, and 3.x brokers understand this one.
+var KafkaVersion = sarama.V3_6_0_0
+
+// Ensure creates every topic in specs that does not exist yet, and checks
+// that existing ones have the partition count of their spec. It is safe to
+// call on every start and from several processes at once.
+func Ensure(admin sarama.ClusterAdmin, specs []Spec) error {
+	for _, s := range specs {
+		cfg := make(map[string]*string, len(s.Config))
+		for k, v := range s.Config {
+			cfg[k] = &v
+		}
+		err := admin.CreateTopic(s.Name, &sarama.TopicDetail{
+			NumPartitions:     s.Partitions,
+			ReplicationFactor: s.Replication,
+			ConfigEntries:     cfg,
+		}, false)
+		var terr *sarama.TopicError
+		switch {
+		case err == nil:
+			continue
+		case errors.As(err, &terr) && terr.Err == sarama.ErrTopicAlreadyExists:
+		case errors.Is(err, sarama.ErrTopicAlreadyExists):
+		default:
+			return fmt.Errorf("topics: create %s: %w", s.Name, err)
+		}
+		if err := checkPartitions(admin, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkPartitions(admin sarama.ClusterAdmin, s Spec) error {
+	md, err := admin.DescribeTopics([]string{s.Name})
+	if err != nil {
+		return fmt.Errorf("topics: describe %s: %w", s.Name, err)
+	}
+	if len(md) != 1 || md[0].Err != sarama.ErrNoError {
+		return fmt.Errorf("topics: describe %s: %v", s.Name, md)
+	}
+	if got := int32(len(md[0].Partitions)); got != s.Partitions {
+		return fmt.Errorf("%w: %s has %d partitions, want %d", ErrMismatch, s.Name, got, s.Partitions)
+	}
+	return nil
+}
+
+// NewAdmin opens a cluster admin on brokers with ofs's protocol version.
+func NewAdmin(brokers []string) (sarama.ClusterAdmin, error) {
+	cfg := sarama.NewConfig()
+	cfg.Version = KafkaVersion
+	cfg.ClientID = "ofs-admin"
+	admin, err := sarama.NewClusterAdmin(brokers, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("topics: connect to %v: %w", brokers, err)
+	}
+	return admin, nil
+}
