@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared helpers for the deploy/dev service scripts. Source it; do not run it.
 #
 # Layout (everything under one ignored folder, $OFS_DEV_DIR, default <repo>/.dev):
@@ -113,7 +114,7 @@ mvn_fetch() {
 	if [[ -f $dir/lib/.done ]]; then
 		[[ ! -s $dir/lib/.done || $(cat "$dir/lib/.done") == "$want" ]] && return 0
 		log "artifact list changed; rebuilding $dir/lib"
-		rm -rf "$dir/lib"
+		rm -rf "${dir:?}/lib"
 	fi
 	mkdir -p "$dir/lib"
 	local pom=$dir/pom.xml deps=""
