@@ -6,6 +6,8 @@ package testenv_test
 import (
 	"context"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -52,7 +54,16 @@ func TestRedisPipeline(t *testing.T) {
 
 func TestCassandraWriteTimestampDecides(t *testing.T) {
 	hosts := testenv.Cassandra(t)
-	cluster := gocql.NewCluster(hosts...)
+	// The driver dials the hosts it discovers on cluster.Port, not on the
+	// port of the contact point, so a non-default port must be set there.
+	host, port, err := net.SplitHostPort(hosts[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster := gocql.NewCluster(host)
+	if cluster.Port, err = strconv.Atoi(port); err != nil {
+		t.Fatal(err)
+	}
 	cluster.Timeout = 30 * time.Second
 	cluster.ConnectTimeout = 10 * time.Second
 	session, err := gocqlx.WrapSession(cluster.CreateSession())
