@@ -43,11 +43,12 @@ func TestEnsureCreatesTopicsThatCarryMessages(t *testing.T) {
 	if parts[string(names.Features)] != 3 || parts[string(names.Registry)] != 1 {
 		t.Fatalf("partitions = %v, want features 3 and registry 1", parts)
 	}
-	cfgs, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: string(names.Features)})
-	if err != nil {
-		t.Fatal(err)
+	res, err := admin.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.TopicResource, Name: string(names.Features)}},
+		sarama.DescribeConfigsOptions{})
+	if err != nil || len(res) != 1 || res[0].ErrorCode != sarama.ErrNoError {
+		t.Fatalf("describe configs: %v %+v", err, res)
 	}
-	if v := configValue(cfgs, "cleanup.policy"); v != "compact" {
+	if v := configValue(res[0].Configs, "cleanup.policy"); v != "compact" {
 		t.Fatalf("features cleanup.policy = %q, want compact", v)
 	}
 
