@@ -35,7 +35,7 @@ down)
 	for s in "${svcs[@]}"; do bash "$here/$s.sh" down; done
 	;;
 status)
-	for s in "${svcs[@]}"; do bash "$here/$s.sh" status; done
+	for s in "${svcs[@]}"; do bash "$here/$s.sh" status || true; done
 	;;
 *) die "usage: $0 up|down|status [${all[*]}]" ;;
 esac
