@@ -41,9 +41,11 @@ type Names struct {
 	// Invalidations announces written keys so that servers drop cached blocks.
 	Invalidations goka.Stream
 
-	// RegistryGroup is the goka group of the registry processor; its table
-	// topic holds the registry state.
+	// RegistryGroup is the goka group of the registry processor.
 	RegistryGroup goka.Group
+	// RegistryTable is the RegistryGroup's table: the registry state under
+	// one key, compacted.
+	RegistryTable goka.Table
 	// IngestGroup is the goka group of the ingest processor.
 	IngestGroup goka.Group
 }
@@ -64,6 +66,7 @@ func For(prefix string) (Names, error) {
 		DeadLetters:     goka.Stream(prefix + ".dlq"),
 		Invalidations:   goka.Stream(prefix + ".invalidations"),
 		RegistryGroup:   goka.Group(prefix + "-registry"),
+		RegistryTable:   goka.GroupTable(goka.Group(prefix + "-registry")),
 		IngestGroup:     goka.Group(prefix + "-ingest"),
 	}, nil
 }
@@ -116,13 +119,15 @@ func (l Layout) withDefaults() Layout {
 func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
 
 // Specs lists the topics ofs creates, in creation order. The registry table
-// topic of the registry group is created by goka itself.
+// is among them, so that it gets its message size before goka looks for it.
 func (n Names) Specs(l Layout) []Spec {
 	l = l.withDefaults()
 	forever := map[string]string{"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
 	return []Spec{
 		// The commands are the registry's history: kept forever, one partition.
 		{Name: string(n.Registry), Partitions: 1, Replication: l.Replication, Config: forever},
+		{Name: string(n.RegistryTable), Partitions: 1, Replication: l.Replication,
+			Config: map[string]string{"cleanup.policy": "compact", "max.message.bytes": strconv.Itoa(MaxRegistryBytes)}},
 		{Name: string(n.RegistryResults), Partitions: 1, Replication: l.Replication,
 			Config: map[string]string{"cleanup.policy": "delete", "retention.ms": ms(l.ResultsRetention)}},
 		// Compaction keeps the latest event of every (entity key, feature
@@ -137,6 +142,10 @@ func (n Names) Specs(l Layout) []Spec {
 			Config: map[string]string{"cleanup.policy": "delete", "retention.ms": ms(l.InvalidationRetention)}},
 	}
 }
+
+// MaxRegistryBytes bounds the encoded registry state (16 MiB: some hundred
+// thousand features), which the registry table holds in one message.
+const MaxRegistryBytes = 16 << 20
 
 // MaxMessageBytes is the largest feature event ofs accepts (4 MiB). The dead
 // letter topic allows twice that, since it carries the original bytes in a

@@ -18,7 +18,7 @@ func TestForNamesEverythingUnderThePrefix(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range n.Specs(Layout{}) {
-		if !strings.HasPrefix(s.Name, "team_a.prod.") {
+		if !strings.HasPrefix(s.Name, "team_a.prod.") && !strings.HasPrefix(s.Name, "team_a.prod-") {
 			t.Errorf("%s is not under the prefix", s.Name)
 		}
 	}
@@ -42,8 +42,11 @@ func TestSpecs(t *testing.T) {
 			t.Errorf("%s replication = %d, want the broker default (-1)", s.Name, s.Replication)
 		}
 	}
-	if len(byName) != 5 {
-		t.Fatalf("%d distinct topics, want 5", len(byName))
+	if len(byName) != 6 {
+		t.Fatalf("%d distinct topics, want 6", len(byName))
+	}
+	if s := byName["x-registry-table"]; s.Partitions != 1 || s.Config["cleanup.policy"] != "compact" {
+		t.Errorf("registry table spec %+v: want one compacted partition", s)
 	}
 	if s := byName["x.registry"]; s.Partitions != 1 || s.Config["retention.ms"] != "-1" {
 		t.Errorf("registry spec %+v: want one partition kept forever", s)

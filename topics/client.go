@@ -1,0 +1,51 @@
+package topics
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/lovoo/goka"
+)
+
+// SaramaConfig is the Kafka client configuration every ofs component starts
+// from: ofs's protocol version, acknowledgement by all in-sync replicas,
+// idempotent retries, and consumers that begin at the oldest offset (a new
+// group processes the whole log: that is how replay works).
+func SaramaConfig(clientID string) *sarama.Config {
+	cfg := goka.DefaultConfig()
+	cfg.ClientID = clientID
+	cfg.Version = KafkaVersion
+	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Producer.Idempotent = true
+	cfg.Net.MaxOpenRequests = 1 // required by the idempotent producer
+	cfg.Producer.Retry.Max = 10
+	cfg.Producer.Retry.Backoff = 250 * time.Millisecond
+	cfg.Producer.Compression = sarama.CompressionZSTD
+	cfg.Producer.MaxMessageBytes = MaxRegistryBytes
+	cfg.Metadata.AllowAutoTopicCreation = false
+	return cfg
+}
+
+// TopicManager returns goka's topic manager builder for ofs: topics are
+// created by Ensure, never by goka, so goka only checks that they exist.
+func TopicManager(cfg *sarama.Config) goka.TopicManagerBuilder {
+	tmc := goka.NewTopicManagerConfig()
+	tmc.NoCreate = true
+	tmc.MismatchBehavior = goka.TMConfigMismatchBehaviorIgnore
+	tmc.Table.Replication = 1 // only consulted on creation, which ofs does itself
+	tmc.Stream.Replication = 1
+	return goka.TopicManagerBuilderWithConfig(cfg, tmc)
+}
+
+// GokaLogger adapts l to goka's logger. goka reports partition assignments
+// and recoveries, which is debugging detail for ofs, so it logs at Debug.
+func GokaLogger(l *slog.Logger) goka.Logger { return gokaLogger{l} }
+
+type gokaLogger struct{ l *slog.Logger }
+
+func (g gokaLogger) Print(v ...any)                 { g.l.Debug(fmt.Sprint(v...), "source", "goka") }
+func (g gokaLogger) Println(v ...any)               { g.l.Debug(fmt.Sprint(v...), "source", "goka") }
+func (g gokaLogger) Printf(format string, v ...any) { g.l.Debug(fmt.Sprintf(format, v...), "source", "goka") }
