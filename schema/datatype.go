@@ -1,6 +1,3 @@
-// Package schema holds the registry's domain model: entities, feature groups,
-// features and their data types, the rules by which they evolve, and the
-// immutable snapshot that readers swap atomically.
 package schema
 
 import (
