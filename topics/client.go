@@ -46,6 +46,8 @@ func GokaLogger(l *slog.Logger) goka.Logger { return gokaLogger{l} }
 
 type gokaLogger struct{ l *slog.Logger }
 
-func (g gokaLogger) Print(v ...any)                 { g.l.Debug(fmt.Sprint(v...), "source", "goka") }
-func (g gokaLogger) Println(v ...any)               { g.l.Debug(fmt.Sprint(v...), "source", "goka") }
-func (g gokaLogger) Printf(format string, v ...any) { g.l.Debug(fmt.Sprintf(format, v...), "source", "goka") }
+func (g gokaLogger) Print(v ...any)   { g.l.Debug(fmt.Sprint(v...), "source", "goka") }
+func (g gokaLogger) Println(v ...any) { g.l.Debug(fmt.Sprint(v...), "source", "goka") }
+func (g gokaLogger) Printf(format string, v ...any) {
+	g.l.Debug(fmt.Sprintf(format, v...), "source", "goka")
+}

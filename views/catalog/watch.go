@@ -1,0 +1,132 @@
+package catalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/ofstack/ofs/schema"
+)
+
+// Load reads the registry that etcd holds under root; the empty registry
+// when nothing was published yet.
+func Load(ctx context.Context, cli *clientv3.Client, root string) (*schema.Registry, error) {
+	r, _, _, err := load(ctx, cli, root)
+	return r, err
+}
+
+// load returns the registry, the fragments (keys relative to root) and the
+// etcd revision they were read at.
+func load(ctx context.Context, cli *clientv3.Client, root string) (*schema.Registry, map[string][]byte, int64, error) {
+	resp, err := cli.Get(ctx, root, clientv3.WithPrefix())
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("catalog: read %s: %w", root, err)
+	}
+	frags := make(map[string][]byte, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		frags[string(kv.Key[len(root):])] = kv.Value
+	}
+	r, err := fromFragments(frags)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	return r, frags, resp.Header.Revision, nil
+}
+
+func fromFragments(frags map[string][]byte) (*schema.Registry, error) {
+	b, ok := frags[revisionKey]
+	if !ok {
+		return schema.NewRegistry(), nil
+	}
+	rev, err := parseRevision(b)
+	if err != nil {
+		return nil, err
+	}
+	return assemble(rev, frags)
+}
+
+// Watcher keeps a schema.Holder at the registry that etcd holds, swapping in
+// a new snapshot each time a publish completes.
+type Watcher struct {
+	cli    *clientv3.Client
+	root   string
+	holder *schema.Holder
+	log    *slog.Logger
+	ready  chan struct{}
+}
+
+// NewWatcher returns a watcher of root that updates holder.
+func NewWatcher(cli *clientv3.Client, root string, holder *schema.Holder, log *slog.Logger) *Watcher {
+	return &Watcher{cli: cli, root: root, holder: holder, log: log, ready: make(chan struct{})}
+}
+
+// Ready is closed once the holder has the state etcd held when Run started.
+func (w *Watcher) Ready() <-chan struct{} { return w.ready }
+
+// Run loads the registry and follows every change until ctx is done. A
+// corrupt state is logged and skipped (readers keep the last good snapshot);
+// a broken watch is resumed with a full reload.
+func (w *Watcher) Run(ctx context.Context) error {
+	first := true
+	for {
+		err := w.follow(ctx, &first)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		w.log.Warn("registry watch interrupted; reloading", "root", w.root, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (w *Watcher) follow(ctx context.Context, first *bool) error {
+	r, frags, rev, err := load(ctx, w.cli, w.root)
+	if err != nil && !errors.Is(err, ErrCorrupt) && !errors.Is(err, schema.ErrCorrupt) {
+		return err
+	}
+	if err != nil {
+		w.log.Error("registry in etcd does not decode; keeping the last good one", "root", w.root, "err", err)
+	} else {
+		w.holder.Update(schema.NewSnapshot(r))
+	}
+	if *first {
+		*first = false
+		close(w.ready)
+	}
+
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	for resp := range w.cli.Watch(wctx, w.root, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
+		if err := resp.Err(); err != nil {
+			return fmt.Errorf("catalog: watch %s: %w", w.root, err)
+		}
+		published := false
+		for _, ev := range resp.Events {
+			key := string(ev.Kv.Key[len(w.root):])
+			switch ev.Type {
+			case clientv3.EventTypePut:
+				frags[key] = ev.Kv.Value
+			case clientv3.EventTypeDelete:
+				delete(frags, key)
+			}
+			published = published || key == revisionKey
+		}
+		if !published {
+			continue // part of a publish; wait for its revision key
+		}
+		r, err := fromFragments(frags)
+		if err != nil {
+			w.log.Error("registry in etcd does not decode; keeping the last good one", "root", w.root, "err", err)
+			continue
+		}
+		w.holder.Update(schema.NewSnapshot(r))
+	}
+	return fmt.Errorf("catalog: watch %s closed", w.root)
+}
