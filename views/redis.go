@@ -1,0 +1,312 @@
+package views
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// writeLua stores one block under KEYS[1] unless the stored block is newer.
+//
+//	KEYS[1]  the key of one (entity key, feature group)
+//	ARGV[1]  the new block (PSDB)
+//	ARGV[2]  time to live in milliseconds, "0" for none
+//
+// It returns 1 when it stored the block, 0 when it dropped it.
+//
+// Event times are the int64 at byte offset 8 of each block, little-endian
+// (Lua bytes 9 to 16). Lua numbers are doubles, which hold only 53 bits, so
+// the script never converts an event time to a number: it compares the
+// eight bytes from the most significant one down, the top byte with its sign
+// bit flipped (x+128 mod 256), which orders two's-complement values as
+// unsigned bytes. The new block is dropped when it is older, or when it is
+// byte for byte the stored one (nothing to do, and the TTL is left alone).
+// A different block with an equal event time replaces the stored one: the
+// later write wins, as the later event of a key wins in the features topic.
+// A stored value that is not a string, or too short to hold an event time,
+// is an error: the script never overwrites what it cannot compare.
+const writeLua = `
+local new = ARGV[1]
+local old = redis.pcall('GET', KEYS[1])
+if type(old) == 'table' and old.err then
+  return redis.error_reply('OFSNOTBLOCK ' .. old.err)
+end
+if old then
+  if #old < 16 then
+    return redis.error_reply('OFSNOTBLOCK stored value of ' .. #old .. ' bytes has no event time')
+  end
+  if old == new then
+    return 0
+  end
+  local d = (string.byte(new, 16) + 128) % 256 - (string.byte(old, 16) + 128) % 256
+  local i = 15
+  while d == 0 and i >= 9 do
+    d = string.byte(new, i) - string.byte(old, i)
+    i = i - 1
+  end
+  if d < 0 then
+    return 0
+  end
+end
+if ARGV[2] == '0' then
+  redis.call('SET', KEYS[1], new)
+else
+  redis.call('SET', KEYS[1], new, 'PX', ARGV[2])
+end
+return 1
+`
+
+// writeScript runs writeLua by its SHA-1 (EVALSHA), falling back to EVAL
+// where a server does not have it cached.
+var writeScript = redis.NewScript(writeLua)
+
+// notBlockPrefix starts the error replies of writeLua for a stored value
+// that is not a block.
+const notBlockPrefix = "OFSNOTBLOCK"
+
+// DefaultRedisPipeline is the number of commands a Redis store sends in one
+// round trip without the RedisPipeline option.
+const DefaultRedisPipeline = 1000
+
+// Redis is a Store in Redis: standalone, Sentinel or Cluster, or Dragonfly.
+// Each block is one string key (see appendRedisKey and docs/formats.md);
+// writes go through a Lua script that keeps the block with the latest event
+// time, reads are MGETs.
+type Redis struct {
+	client  redis.UniversalClient
+	owned   bool // Close closes client
+	cluster bool // client is a *redis.ClusterClient: multi-key commands stay within one slot
+	prefix  string
+	batch   int
+}
+
+var _ Store = (*Redis)(nil)
+
+type redisConfig struct {
+	prefix string
+	batch  int
+}
+
+// RedisOption configures a Redis store.
+type RedisOption func(*redisConfig)
+
+// RedisPrefix sets the prefix of every key (default DefaultRedisPrefix). It
+// must not hold '{' or '}'.
+func RedisPrefix(p string) RedisOption { return func(c *redisConfig) { c.prefix = p } }
+
+// RedisPipeline sets how many commands (script calls, or keys in MGETs) a
+// Write or Read sends in one round trip (default DefaultRedisPipeline).
+func RedisPipeline(n int) RedisOption { return func(c *redisConfig) { c.batch = n } }
+
+// NewRedis returns a store that uses client, which the caller keeps: Close
+// does not close it. A *redis.ClusterClient (from redis.NewClusterClient,
+// or redis.NewUniversalClient with several addresses) makes the store read
+// in cluster mode.
+func NewRedis(client redis.UniversalClient, opts ...RedisOption) (*Redis, error) {
+	if client == nil {
+		return nil, fmt.Errorf("%w: nil Redis client", ErrInvalidOption)
+	}
+	c := redisConfig{prefix: DefaultRedisPrefix, batch: DefaultRedisPipeline}
+	for _, o := range opts {
+		o(&c)
+	}
+	if err := checkRedisPrefix(c.prefix); err != nil {
+		return nil, err
+	}
+	if c.batch < 1 {
+		return nil, fmt.Errorf("%w: Redis pipeline of %d commands", ErrInvalidOption, c.batch)
+	}
+	_, cluster := client.(*redis.ClusterClient)
+	return &Redis{client: client, cluster: cluster, prefix: c.prefix, batch: c.batch}, nil
+}
+
+// OpenRedis returns a store with a client of its own, made by
+// redis.NewUniversalClient: standalone for one address, Sentinel when
+// MasterName is set, Cluster for several addresses or IsClusterMode. Close
+// closes the client. It does not connect; Ping does.
+func OpenRedis(o *redis.UniversalOptions, opts ...RedisOption) (*Redis, error) {
+	if o == nil || len(o.Addrs) == 0 {
+		return nil, fmt.Errorf("%w: no Redis address", ErrInvalidOption)
+	}
+	client := redis.NewUniversalClient(o)
+	r, err := NewRedis(client, opts...)
+	if err != nil {
+		return nil, errors.Join(err, client.Close())
+	}
+	r.owned = true
+	return r, nil
+}
+
+// Ping checks that the server answers.
+func (r *Redis) Ping(ctx context.Context) error {
+	if err := r.client.Ping(ctx).Err(); err != nil {
+		return r.fail(ctx, "ping", "", err)
+	}
+	return nil
+}
+
+// Close closes the client if the store made it (OpenRedis).
+func (r *Redis) Close() error {
+	if !r.owned {
+		return nil
+	}
+	return r.client.Close()
+}
+
+// Write stores blocks through the write script, RedisPipeline calls per
+// round trip. Per key, a block replaces the stored one when its event time
+// is later, or equal with different bytes (the later write wins ties); an
+// older or identical block is dropped. The key's TTL is set from the stored
+// block's TTL (none when 0).
+func (r *Redis) Write(ctx context.Context, blocks []Block) error {
+	if err := checkBlocks(blocks); err != nil {
+		return err
+	}
+	for start := 0; start < len(blocks); start += r.batch {
+		if err := r.write(ctx, blocks[start:min(start+r.batch, len(blocks))]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Redis) write(ctx context.Context, blocks []Block) error {
+	keys := make([]string, len(blocks))
+	ttls := make([]int64, len(blocks))
+	cmds := make([]*redis.Cmd, len(blocks))
+	var buf []byte
+	pipe := r.client.Pipeline()
+	for i := range blocks {
+		b := &blocks[i]
+		buf = appendRedisKey(buf[:0], r.prefix, b.Key, b.Group)
+		keys[i] = string(buf)
+		ttls[i] = ttlMillis(b.TTL)
+		cmds[i] = writeScript.EvalSha(ctx, pipe, keys[i:i+1], b.Data, ttls[i])
+	}
+	_, err := pipe.Exec(ctx)
+	if err == nil {
+		return nil
+	}
+	// A server without the script cached (restarted, failed over, flushed)
+	// answers NOSCRIPT; those calls are sent again with the script's text.
+	var retry []int
+	for i, cmd := range cmds {
+		switch e := cmd.Err(); {
+		case e == nil:
+		case redis.HasErrorPrefix(e, "NOSCRIPT"):
+			retry = append(retry, i)
+		default:
+			return r.fail(ctx, "write", keys[i], e)
+		}
+	}
+	if len(retry) == 0 {
+		return r.fail(ctx, "write", keys[0], err)
+	}
+	pipe = r.client.Pipeline()
+	cmds = cmds[:0]
+	for _, i := range retry {
+		cmds = append(cmds, writeScript.Eval(ctx, pipe, keys[i:i+1], blocks[i].Data, ttls[i]))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		for j, cmd := range cmds {
+			if e := cmd.Err(); e != nil {
+				return r.fail(ctx, "write", keys[retry[j]], e)
+			}
+		}
+		return r.fail(ctx, "write", keys[retry[0]], err)
+	}
+	return nil
+}
+
+// ttlMillis is d in whole milliseconds, rounded up so that a block is never
+// dropped before its TTL; 0 stays 0 (no expiry).
+func ttlMillis(d time.Duration) int64 {
+	return int64((d + time.Millisecond - 1) / time.Millisecond)
+}
+
+// Read gets the blocks of keys × groups. On a standalone or Sentinel server
+// it sends MGETs of up to RedisPipeline keys; on a cluster one MGET per
+// entity key, whose groups share a slot, all in one pipeline. A key that
+// holds another type than a string reads as missing (MGET's rule); Write
+// reports it with ErrNotBlock.
+func (r *Redis) Read(ctx context.Context, keys []Key, groups []uint32) ([][]byte, error) {
+	out := make([][]byte, len(keys)*len(groups))
+	if len(out) == 0 {
+		return out, nil
+	}
+	if err := checkKeys(keys); err != nil {
+		return nil, err
+	}
+	names := make([]string, 0, len(out))
+	var buf []byte
+	for _, k := range keys {
+		buf = appendRedisTag(buf[:0], r.prefix, k)
+		tag := len(buf)
+		for _, g := range groups {
+			buf = strconv.AppendUint(buf[:tag], uint64(g), 10)
+			names = append(names, string(buf))
+		}
+	}
+	step := r.batch
+	if r.cluster {
+		step = len(groups)
+	}
+	cmds := make([]*redis.SliceCmd, 0, (len(names)+step-1)/step)
+	pipe := r.client.Pipeline()
+	for s := 0; s < len(names); s += step {
+		cmds = append(cmds, pipe.MGet(ctx, names[s:min(s+step, len(names))]...))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		for c, cmd := range cmds {
+			if e := cmd.Err(); e != nil {
+				return nil, r.fail(ctx, "read", names[c*step], e)
+			}
+		}
+		return nil, r.fail(ctx, "read", names[0], err)
+	}
+	for c, cmd := range cmds {
+		for i, v := range cmd.Val() {
+			switch v := v.(type) {
+			case nil:
+			case string:
+				out[c*step+i] = []byte(v)
+			default:
+				return nil, fmt.Errorf("views: redis: read %q: unexpected reply of type %T", names[c*step+i], v)
+			}
+		}
+	}
+	return out, nil
+}
+
+// fail wraps an error of the Redis client. A reply that says the key holds
+// something else wraps ErrNotBlock, and one from a server that is loading,
+// failing over or busy wraps ErrUnavailable. An error that is not a server
+// reply is the caller's cancellation or deadline, which passes through, or
+// else a failed connection (refused, reset, I/O or pool timeout, closed
+// client), which wraps ErrUnavailable.
+func (r *Redis) fail(ctx context.Context, op, key string, err error) error {
+	where := "redis: " + op
+	if key != "" {
+		where += " " + strconv.Quote(key)
+	}
+	var reply redis.Error
+	if !errors.As(err, &reply) {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return fmt.Errorf("views: %s: %w (%w)", where, ctxErr, err)
+		}
+		return fmt.Errorf("%w: %s: %w", ErrUnavailable, where, err)
+	}
+	switch {
+	case redis.HasErrorPrefix(err, notBlockPrefix), redis.HasErrorPrefix(err, "WRONGTYPE"):
+		return fmt.Errorf("%w: %s: %w", ErrNotBlock, where, err)
+	case redis.IsLoadingError(err), redis.IsClusterDownError(err), redis.IsTryAgainError(err),
+		redis.IsMasterDownError(err), redis.IsMaxClientsError(err), redis.IsReadOnlyError(err),
+		redis.HasErrorPrefix(err, "BUSY"):
+		return fmt.Errorf("%w: %s: %w", ErrUnavailable, where, err)
+	}
+	return fmt.Errorf("views: %s: %w", where, err)
+}

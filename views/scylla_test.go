@@ -1,0 +1,196 @@
+package views
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ofstack/ofs/internal/testenv"
+	"github.com/ofstack/ofs/schema"
+)
+
+// devScylla returns a store on the dev Cassandra in a keyspace of the
+// test's own, dropped at the end, with the suite's tables.
+func devScylla(t testing.TB, hosts []string, opts ...ScyllaOption) *Scylla {
+	t.Helper()
+	ks := testenv.Name(t)
+	// DDL on a shared two-core machine can take seconds.
+	opts = append([]ScyllaOption{ScyllaKeyspace(ks), ScyllaTimeout(30 * time.Second)}, opts...)
+	s, err := OpenScylla(hosts, opts...)
+	if err != nil {
+		t.Fatalf("OpenScylla(%v): %v", hosts, err)
+	}
+	t.Cleanup(func() {
+		if err := s.session.Query(`DROP KEYSPACE IF EXISTS ` + quote(ks)).Exec(); err != nil {
+			t.Errorf("drop keyspace %s: %v", ks, err)
+		}
+		s.Close()
+	})
+	if err := s.EnsureTables(context.Background(), suiteTables...); err != nil {
+		t.Fatalf("EnsureTables: %v", err)
+	}
+	return s
+}
+
+func TestScylla(t *testing.T) {
+	s := devScylla(t, testenv.Cassandra(t))
+	// CQL reserves math.MinInt64 for "no timestamp".
+	testStore(t, s, math.MinInt64+1)
+}
+
+// TestScyllaTimestampAndTTL checks what the database holds: the write time
+// of each cell is the block's event time (also within one batch), and its
+// TTL the block's, rounded up to seconds.
+func TestScyllaTimestampAndTTL(t *testing.T) {
+	s := devScylla(t, testenv.Cassandra(t))
+	k := key("user", "1")
+	b1, b2, b3 := blk(k, 1, 1_700_000_000_000_001, 1), blk(k, 2, 1_700_000_000_000_002, 2), blk(k, 3, 3, 3)
+	b1.TTL = time.Hour
+	b2.TTL = 1500 * time.Millisecond
+	mustWrite(t, s, b1, b2, b3)
+	for _, b := range []Block{b1, b2, b3} {
+		var (
+			ttl       *int
+			writeTime int64
+		)
+		q := `SELECT TTL("v"), WRITETIME("v") FROM ` + quote(s.keyspace) + `."user" WHERE "id" = 1 AND "fg" = ?`
+		if err := s.session.Query(q, int32(b.Group)).Scan(&ttl, &writeTime); err != nil {
+			t.Fatalf("group %d: %v", b.Group, err)
+		}
+		if writeTime != b.EventTime {
+			t.Errorf("group %d: WRITETIME %d, want the event time %d", b.Group, writeTime, b.EventTime)
+		}
+		switch want := ttlSeconds(b.TTL); {
+		case want == 0 && ttl != nil:
+			t.Errorf("group %d: TTL %d, want none", b.Group, *ttl)
+		case want > 0 && (ttl == nil || *ttl <= 0 || int64(*ttl) > want):
+			t.Errorf("group %d: TTL %v, want within (0, %d]", b.Group, ttl, want)
+		}
+	}
+}
+
+func TestScyllaEnsureTables(t *testing.T) {
+	s := devScylla(t, testenv.Cassandra(t))
+	ctx := context.Background()
+	if err := s.EnsureTables(ctx, suiteTables...); err != nil {
+		t.Fatalf("EnsureTables again: %v", err)
+	}
+	changed := Table{Entity: "user", Keys: []KeyColumn{{"id", schema.String}}}
+	if err := s.EnsureTables(ctx, changed); !errors.Is(err, ErrTableMismatch) {
+		t.Fatalf("a changed key type: %v, want ErrTableMismatch", err)
+	}
+	renamed := Table{Entity: "user", Keys: []KeyColumn{{"uid", schema.Int64}}}
+	if err := s.EnsureTables(ctx, renamed); !errors.Is(err, ErrTableMismatch) {
+		t.Fatalf("a renamed key column: %v, want ErrTableMismatch", err)
+	}
+	// The failed calls left the known definition as it was.
+	mustWrite(t, s, blk(key("user", "5"), 1, 1, 1))
+
+	long := Table{Entity: strings.Repeat("e", 60), Keys: []KeyColumn{{"id", schema.Uint32}}}
+	if err := s.EnsureTables(ctx, long); err != nil {
+		t.Fatalf("an entity name longer than a table name: %v", err)
+	}
+	k := key(long.Entity, "4294967295")
+	b := blk(k, 9, 9, 9)
+	mustWrite(t, s, b)
+	if got := readOne(t, s, k, 9); string(got) != string(b.Data) {
+		t.Fatalf("long entity: read %x", got)
+	}
+}
+
+func TestScyllaUnreachable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("dials the network")
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	_, err := OpenScylla([]string{addr}, ScyllaTimeout(time.Second))
+	if !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("OpenScylla(%s): %v, want ErrUnavailable", addr, err)
+	}
+}
+
+// TestScyllaStopped: the cluster goes away under a working store (the store
+// talks to Cassandra through a TCP proxy, which the test stops).
+func TestScyllaStopped(t *testing.T) {
+	hosts := testenv.Cassandra(t)
+	direct := devScylla(t, hosts) // makes the keyspace and drops it at the end
+	p := startProxy(t, hosts[0])
+	s, err := OpenScylla([]string{p.addr()}, ScyllaKeyspace(direct.keyspace), ScyllaTimeout(2*time.Second))
+	if err != nil {
+		t.Fatalf("OpenScylla through the proxy: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if err := s.EnsureTables(context.Background(), suiteTables...); err != nil {
+		t.Fatal(err)
+	}
+	k := key("user", "1")
+	mustWrite(t, s, blk(k, 1, 1, 1))
+	if readOne(t, s, k, 1) == nil {
+		t.Fatal("nothing stored")
+	}
+	p.stop()
+	checkUnavailable(t, s, s.Ping)
+}
+
+// proxy forwards TCP connections from a loopback port to a target.
+type proxy struct {
+	target  string
+	l       net.Listener
+	mu      sync.Mutex
+	stopped bool
+	conns   []net.Conn
+}
+
+func startProxy(t *testing.T, target string) *proxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{target: target, l: l}
+	t.Cleanup(p.stop)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", p.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			if p.stopped {
+				c.Close()
+				u.Close()
+			}
+			p.conns = append(p.conns, c, u)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(u, c); u.Close() }() // a proxy: errors end the copy
+			go func() { _, _ = io.Copy(c, u); c.Close() }()
+		}
+	}()
+	return p
+}
+
+func (p *proxy) addr() string { return p.l.Addr().String() }
+
+// stop closes the listener and every connection.
+func (p *proxy) stop() {
+	p.l.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopped = true
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
