@@ -3,6 +3,7 @@ package topics
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/IBM/sarama"
 )
@@ -41,13 +42,31 @@ func Ensure(admin sarama.ClusterAdmin, specs []Spec) error {
 	return nil
 }
 
+// settleTime bounds the wait for a topic that another process has just
+// created to show up in the metadata of the broker asked.
+const settleTime = 15 * time.Second
+
 func checkPartitions(admin sarama.ClusterAdmin, s Spec) error {
-	md, err := admin.DescribeTopics([]string{s.Name})
-	if err != nil {
-		return fmt.Errorf("topics: describe %s: %w", s.Name, err)
-	}
-	if len(md) != 1 || md[0].Err != sarama.ErrNoError {
-		return fmt.Errorf("topics: describe %s: %v", s.Name, md)
+	deadline := time.Now().Add(settleTime)
+	var md []*sarama.TopicMetadata
+	for {
+		var err error
+		md, err = admin.DescribeTopics([]string{s.Name})
+		if err != nil {
+			return fmt.Errorf("topics: describe %s: %w", s.Name, err)
+		}
+		if len(md) != 1 {
+			return fmt.Errorf("topics: describe %s: %d answers", s.Name, len(md))
+		}
+		if md[0].Err == sarama.ErrNoError {
+			break
+		}
+		// Created a moment ago by someone else: its metadata is on its way.
+		settling := md[0].Err == sarama.ErrUnknownTopicOrPartition || md[0].Err == sarama.ErrLeaderNotAvailable
+		if !settling || time.Now().After(deadline) {
+			return fmt.Errorf("topics: describe %s: %w", s.Name, md[0].Err)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	if got := int32(len(md[0].Partitions)); got != s.Partitions {
 		return fmt.Errorf("%w: %s has %d partitions, want %d", ErrMismatch, s.Name, got, s.Partitions)

@@ -125,3 +125,29 @@ func configValue(entries []sarama.ConfigEntry, name string) string {
 	}
 	return ""
 }
+
+func TestEnsureFromManyProcessesAtOnce(t *testing.T) {
+	brokers := testenv.Kafka(t)
+	names, err := topics.For(testenv.Name(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs := names.Specs(topics.Layout{FeaturePartitions: 2})
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			admin, err := topics.NewAdmin(brokers)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer admin.Close()
+			errs <- topics.Ensure(admin, specs)
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatalf("concurrent Ensure: %v", err)
+		}
+	}
+}

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/ofstack/ofs/internal/testenv"
+)
+
+// binary is the ofs binary built once for the tests that run it as a process.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ofs-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "ofs")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir) // a temporary directory; nothing to report
+	os.Exit(code)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// start runs `ofs args...` in the background until the test ends, then
+// stops it with SIGTERM and checks that it exited cleanly.
+func start(t *testing.T, env []string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM) // it may have exited already; Wait tells
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("ofs %s: %v\n%s", strings.Join(args, " "), err, out.String())
+			}
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill() // it did not stop on SIGTERM: that is the failure reported
+			t.Errorf("ofs %s did not stop within 30s of SIGTERM\n%s", strings.Join(args, " "), out.String())
+		}
+	})
+}
+
+func run(t *testing.T, env []string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func waitServing(t *testing.T, addr string) {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for {
+		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("server at %s not SERVING within 2 minutes: %v", addr, err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func TestApplyExampleRegistry(t *testing.T) {
+	brokers := testenv.Kafka(t)
+	etcd := testenv.Etcd(t)
+	addr := freeAddr(t)
+	env := []string{
+		"OFS_KAFKA_BROKERS=" + strings.Join(brokers, ","),
+		"OFS_ETCD_ENDPOINTS=" + strings.Join(etcd, ","),
+		"OFS_PREFIX=" + testenv.Name(t),
+		"OFS_GRPC_ADDR=" + addr,
+		"OFS_LOG_LEVEL=warn",
+	}
+	start(t, env, "process", "registry")
+	start(t, env, "serve")
+	waitServing(t, addr)
+
+	example := filepath.Join("..", "..", "examples", "registry.yaml")
+	out, err := run(t, env, "apply", "-f", example, "--dry-run")
+	if err != nil {
+		t.Fatalf("apply --dry-run: %v\n%s", err, out)
+	}
+	for _, want := range []string{"+ store online", "+ entity user_item", "+ feature group user_profile (id 1, version 1, 5 features)", "Dry run: nothing was applied"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("dry run output lacks %q:\n%s", want, out)
+		}
+	}
+
+	out, err = run(t, env, "apply", "-f", example)
+	if err != nil || !strings.Contains(out, "Applied:") || !strings.Contains(out, "+ feature group user_item_affinity") {
+		t.Fatalf("apply: %v\n%s", err, out)
+	}
+	out, err = run(t, env, "apply", "-f", example)
+	if err != nil || !strings.Contains(out, "Nothing to do") {
+		t.Fatalf("second apply: %v\n%s, want nothing to do", err, out)
+	}
+
+	// A new feature makes version 2; a type change is refused by name and rule.
+	changed := filepath.Join(t.TempDir(), "changed.yaml")
+	b, err := os.ReadFile(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(b), "- {name: ctr_1h, type: fp32, default: 0.01}",
+		"- {name: ctr_1h, type: fp32, default: 0.01}\n      - {name: dwell_1h, type: fp32}", 1)
+	if err := os.WriteFile(changed, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run(t, env, "apply", "-f", changed)
+	if err != nil || !strings.Contains(out, "~ feature group user_activity (version 1 -> 2, + [dwell_1h])") {
+		t.Fatalf("apply with a new feature: %v\n%s", err, out)
+	}
+	s = strings.Replace(s, "{name: clicks_1h, type: uint32}", "{name: clicks_1h, type: string}", 1)
+	if err := os.WriteFile(changed, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run(t, env, "apply", "-f", changed)
+	if err == nil || !strings.Contains(out, `feature "clicks_1h"`) || !strings.Contains(out, "feature-type-fixed") ||
+		!strings.Contains(out, "nothing was applied") {
+		t.Fatalf("apply with a type change: %v\n%s, want a refusal naming clicks_1h and the rule", err, out)
+	}
+
+	out, err = run(t, env, "registry", "list")
+	if err != nil || !strings.Contains(out, "user_activity") || !strings.Contains(out, "user_id:int64,sku:string") {
+		t.Fatalf("registry list: %v\n%s", err, out)
+	}
+	out, err = run(t, env, "registry", "get", "group", "user_activity")
+	if err != nil || !strings.Contains(out, `"dwell_1h"`) || strings.Count(out, `"number"`) != 2 {
+		t.Fatalf("registry get group: %v\n%s, want two versions with dwell_1h", err, out)
+	}
+}
+
+func TestUsageErrorsExitWithTwo(t *testing.T) {
+	for _, args := range [][]string{
+		{"apply"},
+		{"apply", "-f", "/nonexistent.yaml"},
+		{"topics", "ensure", "--prefix", "a b"},
+		{"process", "nonsense"},
+	} {
+		cmd := exec.Command(binary, args...)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errorsAs(err, &ee) || (ee.ExitCode() != 2 && args[0] != "process") || ee.ExitCode() == 0 {
+			t.Errorf("ofs %v: %v (%s), want a usage error", args, err, out)
+		}
+	}
+}
+
+func errorsAs(err error, target **exec.ExitError) bool {
+	ee, ok := err.(*exec.ExitError) //nolint:errorlint // exec returns *ExitError unwrapped
+	if ok {
+		*target = ee
+	}
+	return ok
+}

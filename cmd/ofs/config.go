@@ -1,0 +1,233 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/ofstack/ofs/topics"
+	"github.com/ofstack/ofs/views/catalog"
+)
+
+// Config is the configuration of every long-running subcommand. Values come,
+// each overriding the one before, from the defaults, the file named by
+// --config (or OFS_CONFIG), the environment (OFS_KAFKA_BROKERS,
+// OFS_ETCD_ENDPOINTS, OFS_PREFIX, OFS_GRPC_ADDR), and the flags.
+type Config struct {
+	// Prefix names every topic, group and etcd root of one installation.
+	Prefix string       `yaml:"prefix"`
+	Kafka  KafkaConfig  `yaml:"kafka"`
+	Etcd   EtcdConfig   `yaml:"etcd"`
+	GRPC   GRPCConfig   `yaml:"grpc"`
+	Log    LogConfig    `yaml:"log"`
+	Stores StoreConfigs `yaml:"stores"`
+}
+
+// KafkaConfig says where Kafka is and how ofs's topics are laid out.
+type KafkaConfig struct {
+	Brokers []string `yaml:"brokers"`
+	// FeaturePartitions is the partition count of the features topic.
+	FeaturePartitions int32 `yaml:"feature_partitions"`
+	// Replication of the topics ofs creates; -1 is the broker's default.
+	Replication int16 `yaml:"replication"`
+}
+
+// EtcdConfig says where etcd is.
+type EtcdConfig struct {
+	Endpoints   []string      `yaml:"endpoints"`
+	DialTimeout time.Duration `yaml:"dial_timeout"`
+	// Root is the registry's prefix in etcd; default /<prefix>/registry/.
+	Root string `yaml:"root"`
+}
+
+// GRPCConfig says where the gRPC servers listen.
+type GRPCConfig struct {
+	Addr string `yaml:"addr"`
+}
+
+// LogConfig sets the log level and format.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// StoreConfigs maps a connection name, as a registry store names it, to the
+// addresses of that store. Credentials and addresses never enter the
+// registry; servers and processors of each environment bring their own.
+type StoreConfigs map[string]StoreConfig
+
+// StoreConfig is one store connection.
+type StoreConfig struct {
+	Redis  *RedisConfig  `yaml:"redis,omitempty"`
+	Scylla *ScyllaConfig `yaml:"scylla,omitempty"`
+}
+
+// RedisConfig connects to Redis or Dragonfly: one address for a standalone
+// server, several for a cluster, or sentinels with a master name.
+type RedisConfig struct {
+	Addrs      []string `yaml:"addrs"`
+	MasterName string   `yaml:"master_name,omitempty"`
+	DB         int      `yaml:"db,omitempty"`
+	Username   string   `yaml:"username,omitempty"`
+	Password   string   `yaml:"password,omitempty"`
+	// KeyPrefix starts every key ofs writes; default "ofs:".
+	KeyPrefix string `yaml:"key_prefix,omitempty"`
+}
+
+// ScyllaConfig connects to ScyllaDB (or Cassandra).
+type ScyllaConfig struct {
+	Hosts    []string `yaml:"hosts"`
+	Keyspace string   `yaml:"keyspace"`
+}
+
+func defaultConfig() Config {
+	return Config{
+		Prefix: topics.DefaultPrefix,
+		Kafka:  KafkaConfig{Brokers: []string{"127.0.0.1:9092"}, FeaturePartitions: 12, Replication: -1},
+		Etcd:   EtcdConfig{Endpoints: []string{"127.0.0.1:2379"}, DialTimeout: 5 * time.Second},
+		GRPC:   GRPCConfig{Addr: "127.0.0.1:7070"},
+		Log:    LogConfig{Level: "info", Format: "text"},
+	}
+}
+
+// Validate reports every problem of the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if _, err := topics.For(c.Prefix); err != nil {
+		errs = append(errs, err)
+	}
+	if len(c.Kafka.Brokers) == 0 {
+		errs = append(errs, errors.New("kafka.brokers is empty"))
+	}
+	if c.Kafka.FeaturePartitions < 1 {
+		errs = append(errs, fmt.Errorf("kafka.feature_partitions is %d, want at least 1", c.Kafka.FeaturePartitions))
+	}
+	if c.Kafka.Replication == 0 || c.Kafka.Replication < -1 {
+		errs = append(errs, fmt.Errorf("kafka.replication is %d, want -1 (broker default) or at least 1", c.Kafka.Replication))
+	}
+	if len(c.Etcd.Endpoints) == 0 {
+		errs = append(errs, errors.New("etcd.endpoints is empty"))
+	}
+	if c.GRPC.Addr == "" {
+		errs = append(errs, errors.New("grpc.addr is empty"))
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.Log.Level)); err != nil {
+		errs = append(errs, fmt.Errorf("log.level: %w", err))
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		errs = append(errs, fmt.Errorf("log.format is %q, want text or json", c.Log.Format))
+	}
+	for name, s := range c.Stores {
+		if (s.Redis == nil) == (s.Scylla == nil) {
+			errs = append(errs, fmt.Errorf("stores.%s: set exactly one of redis or scylla", name))
+		}
+		if s.Redis != nil && len(s.Redis.Addrs) == 0 {
+			errs = append(errs, fmt.Errorf("stores.%s.redis.addrs is empty", name))
+		}
+		if s.Scylla != nil && len(s.Scylla.Hosts) == 0 {
+			errs = append(errs, fmt.Errorf("stores.%s.scylla.hosts is empty", name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Names returns the topic and group names of the configured prefix.
+func (c *Config) Names() topics.Names {
+	n, _ := topics.For(c.Prefix) // Validate checked the prefix
+	return n
+}
+
+// EtcdRoot returns the registry's root in etcd.
+func (c *Config) EtcdRoot() string {
+	if c.Etcd.Root != "" {
+		return c.Etcd.Root
+	}
+	return catalog.Root(c.Prefix)
+}
+
+// Layout returns the topic layout.
+func (c *Config) Layout() topics.Layout {
+	return topics.Layout{FeaturePartitions: c.Kafka.FeaturePartitions, Replication: c.Kafka.Replication}
+}
+
+// Logger returns the configured logger, writing to the command's stderr.
+func (c *Config) Logger(g *globals) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Log.Level)) // Validate checked it
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(g.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(g.stderr, opts))
+}
+
+// configFlags binds the configuration to a command's flags. Load must be
+// called in the command's RunE.
+type configFlags struct {
+	file      string
+	brokers   string
+	endpoints string
+	prefix    string
+	grpcAddr  string
+	logLevel  string
+}
+
+func (f *configFlags) register(cmd *cobra.Command, withGRPC bool) {
+	fl := cmd.Flags()
+	fl.StringVarP(&f.file, "config", "c", os.Getenv("OFS_CONFIG"), "configuration file (YAML; env OFS_CONFIG)")
+	fl.StringVar(&f.brokers, "brokers", "", "comma-separated Kafka brokers (env OFS_KAFKA_BROKERS)")
+	fl.StringVar(&f.endpoints, "etcd", "", "comma-separated etcd endpoints (env OFS_ETCD_ENDPOINTS)")
+	fl.StringVar(&f.prefix, "prefix", "", "prefix of topics, groups and etcd keys (env OFS_PREFIX)")
+	fl.StringVar(&f.logLevel, "log-level", "", "log level: debug, info, warn, error")
+	if withGRPC {
+		fl.StringVar(&f.grpcAddr, "grpc-addr", "", "gRPC listen address (env OFS_GRPC_ADDR)")
+	}
+}
+
+// Load builds the configuration: defaults, file, environment, flags; then
+// validates it.
+func (f *configFlags) Load() (*Config, error) {
+	c := defaultConfig()
+	if f.file != "" {
+		b, err := os.ReadFile(f.file)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("config: %w", err)}
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil {
+			return nil, usageError{fmt.Errorf("config %s: %w", f.file, err)}
+		}
+	}
+	pick := func(dst *string, env, flag string) {
+		if v := os.Getenv(env); v != "" {
+			*dst = v
+		}
+		if flag != "" {
+			*dst = flag
+		}
+	}
+	pickList := func(dst *[]string, env, flag string) {
+		var s string
+		pick(&s, env, flag)
+		if s != "" {
+			*dst = splitList(s)
+		}
+	}
+	pickList(&c.Kafka.Brokers, "OFS_KAFKA_BROKERS", f.brokers)
+	pickList(&c.Etcd.Endpoints, "OFS_ETCD_ENDPOINTS", f.endpoints)
+	pick(&c.Prefix, "OFS_PREFIX", f.prefix)
+	pick(&c.GRPC.Addr, "OFS_GRPC_ADDR", f.grpcAddr)
+	pick(&c.Log.Level, "OFS_LOG_LEVEL", f.logLevel)
+	if err := c.Validate(); err != nil {
+		return nil, usageError{fmt.Errorf("config: %w", err)}
+	}
+	return &c, nil
+}

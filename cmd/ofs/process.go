@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ofstack/ofs/processors/registry"
+	"github.com/ofstack/ofs/views/catalog"
+)
+
+// processorRunners are the processors `ofs process` can run, by name. Each
+// runs until ctx is done and returns nil then.
+var processorRunners = map[string]func(ctx context.Context, rt *runtime, g *errgroup.Group) error{
+	"registry": runRegistryProcessor,
+}
+
+func processorNames() []string {
+	names := make([]string, 0, len(processorRunners))
+	for n := range processorRunners {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func newProcess(g *globals) *cobra.Command {
+	var cf configFlags
+	cmd := &cobra.Command{
+		Use:   "process [" + strings.Join(processorNames(), "|") + "]...",
+		Short: "Run stream processors (all of them when none is named)",
+		Long: "Run the named processors in this process until SIGINT or SIGTERM. Each is a goka group:\n" +
+			"run several copies, on several machines, and Kafka shares the partitions among them.\n" +
+			"The topics are created first if they do not exist.",
+		ValidArgs: processorNames(),
+		Args:      cobra.OnlyValidArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := cf.Load()
+			if err != nil {
+				return err
+			}
+			if len(args) == 0 {
+				args = processorNames()
+			}
+			rt, err := newRuntime(cfg, g)
+			if err != nil {
+				return err
+			}
+			defer rt.Close()
+			if err := rt.ensureTopics(); err != nil {
+				return err
+			}
+			grp, ctx := errgroup.WithContext(cmd.Context())
+			for _, name := range args {
+				run := processorRunners[name]
+				grp.Go(func() error {
+					if err := run(ctx, rt, grp); err != nil && !errors.Is(err, context.Canceled) {
+						return fmt.Errorf("processor %s: %w", name, err)
+					}
+					return nil
+				})
+			}
+			err = grp.Wait()
+			if cmd.Context().Err() != nil {
+				rt.log.Info("stopped on signal")
+				return nil
+			}
+			return err
+		},
+	}
+	cf.register(cmd, false)
+	return cmd
+}
+
+func runRegistryProcessor(ctx context.Context, rt *runtime, _ *errgroup.Group) error {
+	pub := catalog.NewPublisher(rt.etcd, rt.cfg.EtcdRoot())
+	defer pub.Close()
+	p, err := registry.New(rt.cfg.Kafka.Brokers, rt.names, pub, registry.WithLogger(rt.log.With("processor", "registry")))
+	if err != nil {
+		return err
+	}
+	go func() {
+		select {
+		case <-p.Ready():
+			rt.log.Info("registry processor ready", "topic", rt.names.Registry, "etcd_root", rt.cfg.EtcdRoot())
+		case <-ctx.Done():
+		}
+	}()
+	return p.Run(ctx)
+}

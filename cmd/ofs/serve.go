@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	registryv1 "github.com/ofstack/ofs/proto/ofs/registry/v1"
+	"github.com/ofstack/ofs/servers"
+	registryserver "github.com/ofstack/ofs/servers/registry"
+	"github.com/ofstack/ofs/topics"
+)
+
+// shutdownGrace bounds how long in-flight calls may finish on SIGTERM.
+const shutdownGrace = 10 * time.Second
+
+func newServe(g *globals) *cobra.Command {
+	var cf configFlags
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the gRPC APIs (RegistryService) with health checking and reflection",
+		Long: "Serve the gRPC APIs until SIGINT or SIGTERM. The server follows the registry in etcd\n" +
+			"and reports SERVING on the gRPC health service once it has caught up.\n" +
+			"It listens on loopback unless --grpc-addr says otherwise.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := cf.Load()
+			if err != nil {
+				return err
+			}
+			rt, err := newRuntime(cfg, g)
+			if err != nil {
+				return err
+			}
+			defer rt.Close()
+			if err := rt.ensureTopics(); err != nil {
+				return err
+			}
+			err = serve(cmd.Context(), rt)
+			if cmd.Context().Err() != nil {
+				rt.log.Info("stopped on signal")
+				return nil
+			}
+			return err
+		},
+	}
+	cf.register(cmd, true)
+	return cmd
+}
+
+func serve(ctx context.Context, rt *runtime) error {
+	grp, ctx := errgroup.WithContext(ctx)
+	holder, err := rt.watchRegistry(ctx, grp)
+	if err != nil {
+		return err
+	}
+
+	scfg := topics.SaramaConfig("ofs-serve")
+	producer, err := sarama.NewSyncProducer(rt.cfg.Kafka.Brokers, scfg)
+	if err != nil {
+		return fmt.Errorf("kafka producer: %w", err)
+	}
+	defer producer.Close()
+	consumer, err := sarama.NewConsumer(rt.cfg.Kafka.Brokers, scfg)
+	if err != nil {
+		return fmt.Errorf("kafka consumer: %w", err)
+	}
+	defer consumer.Close()
+
+	reg := registryserver.New(rt.names, holder, producer, rt.log.With("server", "registry"))
+	positioned := make(chan struct{})
+	grp.Go(func() error { return reg.Run(ctx, consumer, func() { close(positioned) }) })
+
+	gs, health := servers.NewGRPC(rt.log)
+	registryv1.RegisterRegistryServiceServer(gs, reg)
+	lis, err := net.Listen("tcp", rt.cfg.GRPC.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", rt.cfg.GRPC.Addr, err)
+	}
+	grp.Go(func() error { return gs.Serve(lis) })
+	grp.Go(func() error {
+		select {
+		case <-positioned:
+			health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+			rt.log.Info("serving", "grpc", lis.Addr().String(), "registry_revision", holder.Load().Revision())
+		case <-ctx.Done():
+		}
+		<-ctx.Done()
+		health.Shutdown()
+		stopped := make(chan struct{})
+		go func() { gs.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(shutdownGrace):
+			gs.Stop()
+		}
+		return ctx.Err()
+	})
+	if err := grp.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
