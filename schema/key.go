@@ -1,0 +1,62 @@
+package schema
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+)
+
+// ErrKey is returned for entity key values that do not fit the entity.
+var ErrKey = errors.New("schema: invalid entity key")
+
+// CheckKey checks that values are a key of e: one value per key column, in
+// key-column order, each in the canonical text of its column's type
+// (decimal integers without sign for positives or leading zeros, valid
+// UTF-8 strings). Canonical text makes equal keys equal strings, which the
+// stores, caches and topics rely on.
+func (e *Entity) CheckKey(values []string) error {
+	if len(values) != len(e.Keys) {
+		return fmt.Errorf("%w: entity %q has %d key columns, got %d values", ErrKey, e.Name, len(e.Keys), len(values))
+	}
+	for i, k := range e.Keys {
+		if err := CheckKeyValue(k.Type, values[i]); err != nil {
+			return fmt.Errorf("%w: entity %q key %q: %w", ErrKey, e.Name, k.Name, err)
+		}
+	}
+	return nil
+}
+
+// CheckKeyValue checks that s is the canonical text of a key value of type t.
+func CheckKeyValue(t DataType, s string) error {
+	var canon string
+	var err error
+	switch t {
+	case String:
+		if !utf8.ValidString(s) {
+			return errors.New("not valid UTF-8")
+		}
+		return nil
+	case Int32, Int64:
+		var n int64
+		n, err = strconv.ParseInt(s, 10, t.Size()*8)
+		canon = strconv.FormatInt(n, 10)
+	case Uint32, Uint64:
+		var n uint64
+		n, err = strconv.ParseUint(s, 10, t.Size()*8)
+		canon = strconv.FormatUint(n, 10)
+	default:
+		return fmt.Errorf("%s is not a key type", t)
+	}
+	if err != nil {
+		var num *strconv.NumError
+		if errors.As(err, &num) {
+			err = num.Err
+		}
+		return fmt.Errorf("%q is not a %s: %w", s, t, err)
+	}
+	if canon != s {
+		return fmt.Errorf("%q is not canonical (write %s)", s, canon)
+	}
+	return nil
+}

@@ -1,0 +1,34 @@
+package schema
+
+import (
+	"errors"
+	"testing"
+)
+
+func TestCheckKey(t *testing.T) {
+	e := &Entity{Name: "user_item", Keys: []KeyColumn{{Name: "user_id", Type: Int64}, {Name: "sku", Type: String}}}
+	ok := [][]string{{"42", "a|b"}, {"-9223372036854775808", ""}, {"0", "ü"}}
+	for _, k := range ok {
+		if err := e.CheckKey(k); err != nil {
+			t.Errorf("CheckKey(%q): %v", k, err)
+		}
+	}
+	bad := [][]string{{"42"}, {"042", "x"}, {"+1", "x"}, {"1.0", "x"}, {"9223372036854775808", "x"}, {"1", "\xff"}, {"", "x"}}
+	for _, k := range bad {
+		if err := e.CheckKey(k); !errors.Is(err, ErrKey) {
+			t.Errorf("CheckKey(%q) = %v, want ErrKey", k, err)
+		}
+	}
+	for typ, cases := range map[DataType]map[string]bool{
+		Int32:  {"2147483647": true, "2147483648": false, "-0": false},
+		Uint32: {"4294967295": true, "4294967296": false, "-1": false},
+		Uint64: {"18446744073709551615": true, "00": false},
+		FP32:   {"1": false},
+	} {
+		for s, want := range cases {
+			if err := CheckKeyValue(typ, s); (err == nil) != want {
+				t.Errorf("CheckKeyValue(%s, %q) = %v, want ok=%v", typ, s, err, want)
+			}
+		}
+	}
+}
