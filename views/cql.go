@@ -1,14 +1,12 @@
 package views
 
 import (
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"net"
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/ofstack/ofs/schema"
 )
@@ -78,54 +76,25 @@ func cqlType(t schema.DataType) (string, error) {
 	return "", fmt.Errorf("%w: key column type %s: want string, int32, int64, uint32 or uint64", ErrInvalidOption, t)
 }
 
-// errNotCanonical reports a key value that parses but is not in canonical
-// text: it would be a different key in Redis.
-var errNotCanonical = errors.New("not in canonical form")
-
 // keyValue converts the canonical text s of a key value of type t to the Go
-// value bound to its CQL column (see cqlType).
+// value bound to its CQL column (see cqlType). What is canonical is
+// schema.CheckKeyValue's to say, so that Redis and Scylla keys agree.
 func keyValue(t schema.DataType, s string) (any, error) {
-	var (
-		v     any
-		canon string
-		err   error
-	)
+	if err := schema.CheckKeyValue(t, s); err != nil {
+		return nil, err
+	}
 	switch t {
-	case schema.String:
-		if !utf8.ValidString(s) {
-			return nil, errors.New("not valid UTF-8")
-		}
-		return s, nil
 	case schema.Int32:
-		var n int64
-		n, err = strconv.ParseInt(s, 10, 32)
-		v, canon = int32(n), strconv.FormatInt(n, 10)
+		n, _ := strconv.ParseInt(s, 10, 32) // checked above
+		return int32(n), nil
 	case schema.Int64:
-		var n int64
-		n, err = strconv.ParseInt(s, 10, 64)
-		v, canon = n, strconv.FormatInt(n, 10)
-	case schema.Uint32:
-		var n uint64
-		n, err = strconv.ParseUint(s, 10, 32)
-		v, canon = int64(n), strconv.FormatUint(n, 10)
-	case schema.Uint64:
-		var n uint64
-		n, err = strconv.ParseUint(s, 10, 64)
-		v, canon = int64(n), strconv.FormatUint(n, 10) // the 64 bits, reinterpreted
-	default:
-		return nil, fmt.Errorf("unsupported key type %s", t)
+		n, _ := strconv.ParseInt(s, 10, 64)
+		return n, nil
+	case schema.Uint32, schema.Uint64:
+		n, _ := strconv.ParseUint(s, 10, 64)
+		return int64(n), nil // bigint; a uint64 keeps its 64 bits, reinterpreted
 	}
-	switch {
-	case err != nil:
-		var num *strconv.NumError
-		if errors.As(err, &num) {
-			err = num.Err
-		}
-		return nil, fmt.Errorf("not a %s: %w", t, err)
-	case canon != s:
-		return nil, fmt.Errorf("%w (%s)", errNotCanonical, canon)
-	}
-	return v, nil
+	return s, nil
 }
 
 // contactPoints splits "host:port" contact points into hosts and the one
