@@ -24,6 +24,12 @@ func SaramaConfig(clientID string) *sarama.Config {
 	cfg.Producer.Retry.Max = 10
 	cfg.Producer.Retry.Backoff = 250 * time.Millisecond
 	cfg.Producer.Compression = sarama.CompressionZSTD
+	// goka's defaults hold a message up to 100 ms to fill a batch: a
+	// synchronous write (Persist, a registry command) would wait that long.
+	// Without flush triggers sarama sends at once, and batches still form
+	// from what queues while a request is in flight.
+	cfg.Producer.Flush.Frequency = 0
+	cfg.Producer.Flush.Bytes = 0
 	cfg.Producer.MaxMessageBytes = MaxRegistryBytes
 	cfg.Metadata.AllowAutoTopicCreation = false
 	return cfg

@@ -1,0 +1,579 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lovoo/goka"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ofstack/ofs/codec"
+	"github.com/ofstack/ofs/internal/events"
+	featurev1 "github.com/ofstack/ofs/proto/ofs/feature/v1"
+	"github.com/ofstack/ofs/schema"
+	"github.com/ofstack/ofs/topics"
+	"github.com/ofstack/ofs/views"
+)
+
+// A lane is the batching state of one partition assignment. goka calls the
+// callback of a partition from one goroutine; the lane adds each message to
+// the current batch, hands a full (or lingering) batch to its flusher, which
+// writes the blocks, and the committer releases the messages' deferred
+// commits in offset order once their batch is written and its dead letters
+// and invalidation are acknowledged.
+//
+//	callback --batch--> flusher (store writes, retries) --flushed--> committer (commits)
+//
+// The channels between them are short, so a partition whose store is down
+// stops taking messages after a few batches: it waits, holding everything
+// uncommitted.
+type lane struct {
+	p         *Processor
+	partition int32
+	ctx       context.Context
+	dec       *events.Decoder // callback goroutine only
+	scratch   []byte          // callback goroutine only: the block being decoded
+
+	// The last registry sync of this lane (callback goroutine only).
+	syncedRev uint64
+	syncedAt  time.Time
+
+	mu     sync.Mutex // guards the fields below
+	cur    *batch
+	seq    uint64
+	timer  *time.Timer
+	closed bool
+	giveUp bool // a message was given up: every later one is too
+
+	flushes chan *batch
+	commits chan *flushed
+	free    chan *batch
+
+	drainOnce   sync.Once // flusher goroutine only, as the two below
+	drainCtx    context.Context
+	drainCancel context.CancelFunc
+}
+
+// source is what a late dead letter needs of the original message.
+type source struct {
+	key       string
+	value     []byte
+	headers   goka.Headers
+	partition int32
+	offset    int64
+	timestamp time.Time
+}
+
+// entry is one message of a batch.
+type entry struct {
+	src   source
+	done  func(error)
+	block int // index in batch.blocks; -1 for a message already dead-lettered
+}
+
+// dest is where one block of a batch goes.
+type dest struct {
+	store  views.Store
+	entity *schema.Entity
+	entry  int
+}
+
+type batch struct {
+	seq     uint64
+	entries []entry
+	blocks  []views.Block
+	dests   []dest // parallel to blocks
+	arena   []byte // the blocks' bytes
+}
+
+// flushed is a written batch on its way to the committer.
+type flushed struct {
+	b        *batch
+	promises []*goka.Promise // dead letters and the invalidation
+	err      error           // ErrAbandoned: commit nothing
+}
+
+func newLane(ctx context.Context, p *Processor, partition int32) *lane {
+	ln := &lane{
+		p:         p,
+		partition: partition,
+		ctx:       ctx,
+		dec:       events.NewDecoder(&p.layouts, p.decoderOpts...),
+		flushes:   make(chan *batch, 2),
+		commits:   make(chan *flushed, 4),
+		free:      make(chan *batch, 8),
+	}
+	go ln.flushLoop()
+	go ln.commitLoop()
+	go ln.watch()
+	return ln
+}
+
+// watch hands over the last batch when the partition stops.
+func (ln *lane) watch() {
+	<-ln.ctx.Done()
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	if ln.cur != nil && len(ln.cur.entries) > 0 {
+		ln.handOff()
+	}
+	ln.closed = true
+	close(ln.flushes)
+}
+
+// add decodes one message and adds it to the current batch. A message that
+// is not a valid event goes to the dead letters from the callback, and
+// commits in its turn.
+func (ln *lane) add(ctx goka.Context, src source, done func(error)) {
+	row, st, rej := ln.decode(src)
+	if rej == errStopped {
+		ln.mu.Lock()
+		ln.giveUp = true // nothing after this message may commit
+		ln.mu.Unlock()
+		done(ErrAbandoned)
+		return
+	}
+	if rej != nil {
+		ln.p.deadLetter(ctx, src, rej)
+	}
+	ttl := time.Duration(0)
+	if rej == nil && row.Expiry != codec.NeverExpires {
+		// The store keeps the block until it expires; readers enforce the
+		// expiry in the header in any case.
+		ttl = max(time.Duration(row.Expiry-ln.p.now().UnixMicro())*time.Microsecond, time.Millisecond)
+	}
+
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	if ln.closed || ln.giveUp {
+		done(ErrAbandoned)
+		return
+	}
+	b := ln.current()
+	e := entry{src: src, done: done, block: -1}
+	if rej == nil {
+		start := len(b.arena)
+		b.arena = append(b.arena, row.Block...)
+		e.block = len(b.blocks)
+		b.blocks = append(b.blocks, views.Block{Key: row.Key, Group: row.Group.ID, Data: b.arena[start:len(b.arena):len(b.arena)],
+			EventTime: row.EventTime, TTL: ttl})
+		b.dests = append(b.dests, dest{store: st, entity: row.Entity, entry: len(b.entries)})
+	}
+	b.entries = append(b.entries, e)
+	switch {
+	case len(b.entries) >= ln.p.batchSize || len(b.arena) >= maxBatchBytes:
+		ln.handOff()
+	case len(b.entries) == 1:
+		seq := b.seq
+		ln.timer = time.AfterFunc(ln.p.linger, func() { ln.lingered(seq) })
+	}
+}
+
+// decode decodes src against the held registry, syncing the registry first
+// when the event names something the held snapshot lacks.
+func (ln *lane) decode(src source) (events.Row, views.Store, *events.Error) {
+	m := events.Message{Value: src.value, ContentType: header(src.headers, topics.HeaderContentType),
+		Timestamp: src.timestamp, Key: src.key, CheckKey: true}
+	snap := ln.p.holder.Load()
+	row, out, err := ln.dec.Decode(snap, m, ln.scratch[:0])
+	if err != nil && ln.schemaMiss(err, snap) {
+		if newer := ln.syncRegistry(snap); newer != nil {
+			snap = newer
+			row, out, err = ln.dec.Decode(snap, m, ln.scratch[:0])
+		}
+	}
+	if err != nil {
+		var rej *events.Error
+		if !errors.As(err, &rej) {
+			rej = &events.Error{Code: events.CodeBadValue, Reason: err.Error()}
+		}
+		return events.Row{}, nil, rej
+	}
+	ln.scratch = out
+	backoff := ln.p.backoff
+	for {
+		st, rej, err := ln.p.storeOf(snap, row.Group)
+		switch {
+		case rej != nil:
+			return events.Row{}, nil, rej
+		case err == nil:
+			return row, st, nil
+		}
+		// The store cannot be reached to be opened: the partition waits, as
+		// it does for a write.
+		ln.p.metrics.retries.Inc()
+		ln.p.log.Warn("store cannot be opened; retrying", "partition", ln.partition, "err", err, "backoff", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ln.ctx.Done():
+			t.Stop()
+			return events.Row{}, nil, errStopped
+		}
+		backoff = min(2*backoff, ln.p.maxBackoff)
+	}
+}
+
+// errStopped marks a message whose partition stopped while it waited for
+// its store to open; it is given up uncommitted.
+var errStopped = &events.Error{Code: "stopped"}
+
+// schemaMiss reports whether err may be the held registry lagging behind.
+func (ln *lane) schemaMiss(err error, snap *schema.Snapshot) bool {
+	var rej *events.Error
+	if ln.p.sync == nil || !errors.As(err, &rej) {
+		return false
+	}
+	switch rej.Code {
+	case events.CodeUnknownEntity, events.CodeUnknownGroup, events.CodeWrongEntity, events.CodeUnknownFeature,
+		events.CodeUnknownVersion, events.CodeWrongValueCount:
+	default:
+		return false
+	}
+	// Once a second at most, unless the held registry moved since.
+	return snap.Revision() != ln.syncedRev || ln.p.now().Sub(ln.syncedAt) >= time.Second
+}
+
+func (ln *lane) syncRegistry(snap *schema.Snapshot) *schema.Snapshot {
+	ctx, cancel := context.WithTimeout(ln.ctx, 5*time.Second)
+	defer cancel()
+	newer, err := ln.p.sync(ctx)
+	ln.syncedAt = ln.p.now()
+	if err != nil {
+		ln.p.log.Warn("registry sync failed; deciding with the held registry", "revision", snap.Revision(), "err", err)
+		ln.syncedRev = snap.Revision()
+		return nil
+	}
+	ln.syncedRev = newer.Revision()
+	if newer.Revision() <= snap.Revision() {
+		return nil
+	}
+	return newer
+}
+
+// current returns the batch being filled (locked).
+func (ln *lane) current() *batch {
+	if ln.cur == nil {
+		var b *batch
+		select {
+		case b = <-ln.free:
+		default:
+			b = &batch{}
+		}
+		ln.seq++
+		b.seq = ln.seq
+		ln.cur = b
+	}
+	return ln.cur
+}
+
+// lingered hands over batch seq if it is still being filled.
+func (ln *lane) lingered(seq uint64) {
+	ln.mu.Lock()
+	defer ln.mu.Unlock()
+	if !ln.closed && ln.cur != nil && ln.cur.seq == seq && len(ln.cur.entries) > 0 {
+		ln.handOff()
+	}
+}
+
+// handOff sends the current batch to the flusher (locked). It blocks while
+// the flusher is behind: that is how a partition waits for its store.
+func (ln *lane) handOff() {
+	b := ln.cur
+	ln.cur = nil
+	if ln.timer != nil {
+		ln.timer.Stop()
+		ln.timer = nil
+	}
+	ln.flushes <- b
+}
+
+func (ln *lane) flushLoop() {
+	defer func() {
+		if ln.drainCancel != nil {
+			ln.drainCancel()
+		}
+		close(ln.commits)
+	}()
+	abandoned := false
+	for b := range ln.flushes {
+		f := &flushed{b: b}
+		if abandoned {
+			f.err = ErrAbandoned
+		} else if err := ln.flush(f); err != nil {
+			abandoned = true
+			f.err = err
+		}
+		ln.commits <- f
+	}
+}
+
+// commitLoop releases the commits of each batch, in order, once its emits
+// are acknowledged. After a batch that could not be stored or emitted,
+// nothing later is committed either: a commit marks every offset before it.
+func (ln *lane) commitLoop() {
+	var failed error
+	for f := range ln.commits {
+		err := f.err
+		for _, pr := range f.promises {
+			if e := wait(pr); e != nil && err == nil {
+				err = fmt.Errorf("ingest: partition %d: emit: %w", ln.partition, e)
+			}
+		}
+		if err == nil && failed != nil {
+			err = ErrAbandoned
+		}
+		if err != nil && failed == nil {
+			failed = err
+			if !errors.Is(err, ErrAbandoned) {
+				ln.p.log.Error("ingest partition failed; nothing after it is committed", "partition", ln.partition, "err", err)
+			}
+		}
+		for _, e := range f.b.entries {
+			e.done(err)
+		}
+		ln.recycle(f.b)
+	}
+}
+
+func wait(pr *goka.Promise) error {
+	ch := make(chan error, 1)
+	pr.Then(func(err error) { ch <- err })
+	return <-ch
+}
+
+func (ln *lane) recycle(b *batch) {
+	clear(b.entries) // drop the references to messages and closures
+	clear(b.blocks)
+	clear(b.dests)
+	b.entries, b.blocks, b.dests, b.arena = b.entries[:0], b.blocks[:0], b.dests[:0], b.arena[:0]
+	if cap(b.arena) > 2*maxBatchBytes {
+		b.arena = nil
+	}
+	select {
+	case ln.free <- b:
+	default:
+	}
+}
+
+// rejection is a block that a store refused for good.
+type rejection struct {
+	block int
+	err   error
+}
+
+// flush writes the blocks of f's batch and emits its dead letters and its
+// invalidation; it returns ErrAbandoned when the partition stopped first.
+func (ln *lane) flush(f *flushed) error {
+	b := f.b
+	if len(b.blocks) == 0 {
+		return nil
+	}
+	start := time.Now()
+	rejected, err := ln.write(b)
+	if err != nil {
+		return err
+	}
+	refused := make(map[int]bool, len(rejected))
+	for _, r := range rejected {
+		refused[r.block] = true
+		src := b.entries[b.dests[r.block].entry].src
+		rej := &events.Error{Code: CodeStoreRejected, Reason: "the store refused the block: " + r.err.Error()}
+		f.promises = append(f.promises, ln.p.lateDeadLetter(src, rej))
+	}
+	inv := &featurev1.Invalidation{Keys: make([]*featurev1.InvalidatedKey, 0, len(b.blocks)-len(rejected))}
+	for i := range b.blocks {
+		if refused[i] {
+			continue
+		}
+		blk := &b.blocks[i]
+		inv.Keys = append(inv.Keys, &featurev1.InvalidatedKey{Entity: blk.Key.Entity, KeyValues: blk.Key.Values,
+			FeatureGroupIds: []uint32{blk.Group}})
+	}
+	ln.p.metrics.written.Add(float64(len(inv.Keys)))
+	ln.p.metrics.flushSeconds.Observe(time.Since(start).Seconds())
+	if len(inv.Keys) > 0 {
+		v, err := proto.Marshal(inv)
+		if err != nil {
+			return fmt.Errorf("ingest: marshal invalidation: %w", err)
+		}
+		f.promises = append(f.promises, ln.p.out.Emit(string(ln.p.names.Invalidations), strconv.Itoa(int(ln.partition)), v))
+	}
+	return nil
+}
+
+// write writes the blocks of b into their stores and returns those refused
+// for good; ErrAbandoned when the partition stopped before they were stored.
+func (ln *lane) write(b *batch) ([]rejection, error) {
+	var rejected []rejection
+	for _, st := range storesOf(b) {
+		idx := make([]int, 0, len(b.blocks))
+		for i := range b.dests {
+			if b.dests[i].store == st {
+				idx = append(idx, i)
+			}
+		}
+		// Tables first (Scylla), once per entity.
+		var entities []*schema.Entity
+		for _, i := range idx {
+			if e := b.dests[i].entity; !slices.ContainsFunc(entities, func(x *schema.Entity) bool { return x.Name == e.Name }) {
+				entities = append(entities, e)
+			}
+		}
+		for _, ent := range entities {
+			err := ln.retry("create the tables of entity "+ent.Name, func(ctx context.Context) error {
+				return ln.p.ensure(ctx, st, ent)
+			})
+			if errors.Is(err, ErrAbandoned) {
+				return nil, err
+			}
+			if err != nil {
+				// Every block of the entity is refused.
+				kept := idx[:0]
+				for _, i := range idx {
+					if b.dests[i].entity.Name == ent.Name {
+						rejected = append(rejected, rejection{i, err})
+					} else {
+						kept = append(kept, i)
+					}
+				}
+				idx = kept
+			}
+		}
+		if len(idx) == 0 {
+			continue
+		}
+		blocks := b.blocks
+		if len(idx) != len(b.blocks) {
+			blocks = make([]views.Block, len(idx))
+			for j, i := range idx {
+				blocks[j] = b.blocks[i]
+			}
+		}
+		if err := ln.writeIsolating(st, blocks, idx, &rejected); err != nil {
+			return nil, err
+		}
+	}
+	return rejected, nil
+}
+
+// storesOf lists the distinct stores of b's blocks, in order of appearance.
+func storesOf(b *batch) []views.Store {
+	var out []views.Store
+	for i := range b.dests {
+		st := b.dests[i].store
+		if len(out) == 0 || out[len(out)-1] != st && !contains(out, st) {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+func contains(stores []views.Store, st views.Store) bool {
+	for _, s := range stores {
+		if s == st {
+			return true
+		}
+	}
+	return false
+}
+
+// writeIsolating writes blocks (whose indexes in the batch are idx),
+// retrying while the store is unavailable. When the store refuses the write
+// for good, it finds the refused blocks by halving and records them.
+func (ln *lane) writeIsolating(st views.Store, blocks []views.Block, idx []int, rejected *[]rejection) error {
+	err := ln.retry("write", func(ctx context.Context) error { return st.Write(ctx, blocks) })
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrAbandoned):
+		return err
+	case len(blocks) == 1:
+		*rejected = append(*rejected, rejection{idx[0], err})
+		return nil
+	}
+	h := len(blocks) / 2
+	if err := ln.writeIsolating(st, blocks[:h], idx[:h], rejected); err != nil {
+		return err
+	}
+	return ln.writeIsolating(st, blocks[h:], idx[h:], rejected)
+}
+
+// retry runs op until it succeeds or fails for good, waiting with backoff
+// while it fails for a reason that may pass (a store that cannot be
+// reached). Once the partition stops, op has until the drain timeout; then
+// retry gives ErrAbandoned.
+func (ln *lane) retry(what string, op func(context.Context) error) error {
+	backoff := ln.p.backoff
+	for attempt := 1; ; attempt++ {
+		ctx := ln.opContext()
+		err := op(ctx)
+		if err == nil {
+			if attempt > 1 {
+				ln.p.log.Info("store is back", "partition", ln.partition, "op", what, "attempts", attempt)
+			}
+			return nil
+		}
+		if ctx.Err() == nil && !retryable(err) {
+			return err
+		}
+		if ctx == ln.drainCtx && ctx.Err() != nil {
+			return ErrAbandoned
+		}
+		ln.p.metrics.retries.Inc()
+		ln.p.log.Warn("store failed; retrying", "partition", ln.partition, "op", what, "attempt", attempt,
+			"backoff", backoff, "err", err)
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+		backoff = min(2*backoff, ln.p.maxBackoff)
+	}
+}
+
+// opContext is the partition's context while it runs, and then one with the
+// drain timeout, shared by everything the lane still does.
+func (ln *lane) opContext() context.Context {
+	if ln.ctx.Err() == nil {
+		return ln.ctx
+	}
+	ln.drainOnce.Do(func() {
+		ln.drainCtx, ln.drainCancel = context.WithTimeout(context.WithoutCancel(ln.ctx), ln.p.drainTimeout)
+	})
+	return ln.drainCtx
+}
+
+// retryable reports whether a store error may pass: the store is
+// unavailable, or the error is unknown (assumed temporary, so that data is
+// never dropped for it). Refusals of the block or key are final.
+func retryable(err error) bool {
+	switch {
+	case errors.Is(err, views.ErrUnavailable):
+		return true
+	case errors.Is(err, views.ErrInvalidKey), errors.Is(err, views.ErrInvalidBlock), errors.Is(err, views.ErrNotBlock),
+		errors.Is(err, views.ErrUnknownEntity), errors.Is(err, views.ErrTableMismatch), errors.Is(err, views.ErrInvalidOption):
+		return false
+	}
+	return true
+}
+
+// header returns the value of header name (matched case-insensitively).
+func header(h goka.Headers, name string) string {
+	if v, ok := h[name]; ok {
+		return string(v)
+	}
+	for k, v := range h {
+		if strings.EqualFold(k, name) {
+			return string(v)
+		}
+	}
+	return ""
+}
