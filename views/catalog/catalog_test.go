@@ -168,3 +168,21 @@ func TestCorruptEntryIsAnError(t *testing.T) {
 		t.Fatal("Load accepted a corrupt fragment")
 	}
 }
+
+func TestRevision(t *testing.T) {
+	cli := client(t)
+	ctx := context.Background()
+	root := "/" + testenv.Name(t) + "/registry/"
+	if rev, err := catalog.Revision(ctx, cli, root); err != nil || rev != 0 {
+		t.Fatalf("empty root: %d %v, want 0", rev, err)
+	}
+	r := apply(t, schema.NewRegistry(), schema.ApplyStore{ID: "main", Kind: schema.Redis, Connection: "default"})
+	pub := catalog.NewPublisher(cli, root)
+	defer pub.Close()
+	if err := pub.Publish(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if rev, err := catalog.Revision(ctx, cli, root); err != nil || rev != r.Revision() {
+		t.Fatalf("revision %d %v, want %d", rev, err, r.Revision())
+	}
+}

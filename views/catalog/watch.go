@@ -130,3 +130,16 @@ func (w *Watcher) follow(ctx context.Context, first *bool) error {
 	}
 	return fmt.Errorf("catalog: watch %s closed", w.root)
 }
+
+// Revision returns the registry revision etcd holds under root, without
+// reading the registry: 0 when nothing was published yet.
+func Revision(ctx context.Context, cli *clientv3.Client, root string) (uint64, error) {
+	resp, err := cli.Get(ctx, root+revisionKey)
+	if err != nil {
+		return 0, fmt.Errorf("catalog: read %s%s: %w", root, revisionKey, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return 0, nil
+	}
+	return parseRevision(resp.Kvs[0].Value)
+}

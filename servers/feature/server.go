@@ -1,0 +1,332 @@
+// Package feature serves FeatureService: Retrieve reads the blocks of a
+// batch of entity keys from each feature group's store (through the cache
+// tiers), and answers one row per key with dense matrices per element type.
+package feature
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+	"unsafe"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc/codes"
+
+	"github.com/ofstack/ofs/codec"
+	"github.com/ofstack/ofs/internal/blocks"
+	featurev1 "github.com/ofstack/ofs/proto/ofs/feature/v1"
+	"github.com/ofstack/ofs/schema"
+	"github.com/ofstack/ofs/servers"
+	"github.com/ofstack/ofs/views"
+)
+
+// MaxKeys bounds the keys of one Retrieve.
+const MaxKeys = 10000
+
+// Reader reads the blocks of keys x groups: views.Store, or the cache tiers
+// in front of one.
+type Reader interface {
+	Read(ctx context.Context, keys []views.Key, groups []uint32) ([][]byte, error)
+}
+
+// Readers resolves a registry store id to its reader. An unknown id is a
+// configuration error of the server.
+type Readers func(storeID string) (Reader, error)
+
+// Server implements FeatureService.
+type Server struct {
+	featurev1.UnimplementedFeatureServiceServer
+
+	holder  *schema.Holder
+	readers Readers
+	layouts blocks.Cache
+	plans   planCache
+	log     *slog.Logger
+	now     func() time.Time
+	persist *persister
+
+	corrupt *prometheus.CounterVec
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
+
+// WithClock sets the clock that decides expiry (tests).
+func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
+
+// WithRegisterer registers the server's metrics.
+func WithRegisterer(r prometheus.Registerer) Option {
+	return func(s *Server) { r.MustRegister(s.corrupt) }
+}
+
+// New returns a server answering from the registry in holder and the stores
+// readers resolves.
+func New(holder *schema.Holder, readers Readers, opts ...Option) *Server {
+	s := &Server{
+		holder: holder, readers: readers,
+		log: slog.New(slog.DiscardHandler), now: time.Now,
+		corrupt: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ofs_retrieve_corrupt_blocks_total",
+			Help: "Blocks that failed their checksum or layout check and were answered as defaults.",
+		}, []string{"feature_group"}),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Retrieve answers one row per requested key.
+func (s *Server) Retrieve(ctx context.Context, req *featurev1.RetrieveRequest) (*featurev1.RetrieveResponse, error) {
+	resp, err := s.retrieve(ctx, req)
+	return resp, servers.Status(err)
+}
+
+func (s *Server) retrieve(ctx context.Context, req *featurev1.RetrieveRequest) (*featurev1.RetrieveResponse, error) {
+	snap := s.holder.Load()
+	p, err := s.plans.get(snap, &s.layouts, req)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := p.keys(req.GetKeys())
+	if err != nil {
+		return nil, err
+	}
+	blocksOf, err := s.fetch(ctx, p, keys)
+	if err != nil {
+		return nil, err
+	}
+	return s.assemble(p, keys, blocksOf, req.GetTypedValues()), nil
+}
+
+// keys checks the request's keys against the entity and converts them.
+func (p *plan) keys(in []*featurev1.EntityKey) ([]views.Key, error) {
+	if len(in) == 0 || len(in) > MaxKeys {
+		return nil, invalid("a retrieve takes 1 to %d keys, got %d", MaxKeys, len(in))
+	}
+	keys := make([]views.Key, len(in))
+	for i, k := range in {
+		if err := p.entity.CheckKey(k.GetValues()); err != nil {
+			return nil, invalid("key %d: %v", i, err)
+		}
+		keys[i] = views.Key{Entity: p.entity.Name, Values: k.GetValues()}
+	}
+	return keys, nil
+}
+
+// fetch reads the blocks of every group, one Read per store, the stores in
+// parallel. blocksOf[j][i] is group j's block for key i.
+func (s *Server) fetch(ctx context.Context, p *plan, keys []views.Key) ([][][]byte, error) {
+	blocksOf := make([][][]byte, len(p.groups))
+	if len(p.storeIDs) == 1 { // the common case: no goroutine to pay for
+		return blocksOf, s.fetchStore(ctx, p, p.storeIDs[0], keys, blocksOf)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, storeID := range p.storeIDs {
+		g.Go(func() error { return s.fetchStore(gctx, p, storeID, keys, blocksOf) })
+	}
+	return blocksOf, g.Wait()
+}
+
+func (s *Server) fetchStore(ctx context.Context, p *plan, storeID string, keys []views.Key, blocksOf [][][]byte) error {
+	idx := p.byStore[storeID]
+	r, err := s.readers(storeID)
+	if err != nil {
+		return servers.Errorf(codes.Internal, "store %q: %w", storeID, err)
+	}
+	ids := make([]uint32, len(idx))
+	for n, j := range idx {
+		ids[n] = p.groups[j].group.ID
+		blocksOf[j] = make([][]byte, len(keys))
+	}
+	out, err := r.Read(ctx, keys, ids)
+	if err != nil {
+		if errors.Is(err, views.ErrUnavailable) {
+			return servers.Code(codes.Unavailable, fmt.Errorf("store %q: %w", storeID, err))
+		}
+		return fmt.Errorf("store %q: %w", storeID, err)
+	}
+	for i := range keys {
+		for n, j := range idx {
+			blocksOf[j][i] = out[i*len(ids)+n]
+		}
+	}
+	return nil
+}
+
+func (s *Server) assemble(p *plan, keys []views.Key, blocksOf [][][]byte, typed bool) *featurev1.RetrieveResponse {
+	n := len(keys)
+	var fp32 []float32
+	var fp64 []float64
+	var i64 []int64
+	var u64 []uint64
+	if w := p.width[classFP32]; w > 0 {
+		fp32 = make([]float32, n*w)
+	}
+	if w := p.width[classFP64]; w > 0 {
+		fp64 = make([]float64, n*w)
+	}
+	if w := p.width[classInt64]; w > 0 {
+		i64 = make([]int64, n*w)
+	}
+	if w := p.width[classUint64]; w > 0 {
+		u64 = make([]uint64, n*w)
+	}
+	rows := make([]*featurev1.Row, n)
+	rowMem := make([]featurev1.Row, n)
+	found := make([]bool, n*len(p.groups))
+	var strs []string
+	if p.strings > 0 {
+		strs = make([]string, n*p.strings)
+	}
+	now := s.now().UnixMicro()
+	var r codec.Reader
+	var bools []bool
+	for i := range n {
+		row := &rowMem[i]
+		row.Found = found[i*len(p.groups) : (i+1)*len(p.groups)]
+		if p.strings > 0 {
+			row.Strings = strs[i*p.strings : (i+1)*p.strings]
+		}
+		for j := range p.groups {
+			gp := &p.groups[j]
+			b := blocksOf[j][i]
+			if b == nil {
+				r.OpenDefaults(gp.proj)
+			} else {
+				err := r.Open(b, gp.proj, now)
+				switch {
+				case err == nil:
+					row.Found[j] = true
+				case errors.Is(err, codec.ErrExpired):
+				default:
+					s.corrupt.WithLabelValues(gp.group.Name).Inc()
+					s.log.Error("corrupt block answered as defaults", "feature_group", gp.group.Name,
+						"key", keys[i].String(), "err", err)
+				}
+			}
+			if gp.allFP32 {
+				w := p.width[classFP32]
+				dst := fp32[i*w+gp.fp32Off : i*w+gp.fp32Off+gp.proj.Width()]
+				if err := r.ReadFloat32s(dst); err != nil {
+					panic(fmt.Sprintf("feature: plan of %q broke its own invariant: %v", gp.group.Name, err))
+				}
+			} else {
+				for c := range gp.cols {
+					cp := &gp.cols[c]
+					switch cp.class {
+					case classFP32:
+						base := i*p.width[classFP32] + cp.off
+						if !cp.isVec {
+							fp32[base] = r.Float32(c)
+						} else {
+							r.AppendFloat32s(fp32[base:base:base+cp.n], c)
+						}
+					case classFP64:
+						base := i*p.width[classFP64] + cp.off
+						if !cp.isVec {
+							fp64[base] = r.Float64(c)
+						} else {
+							r.AppendFloat64s(fp64[base:base:base+cp.n], c)
+						}
+					case classInt64:
+						base := i*p.width[classInt64] + cp.off
+						switch {
+						case cp.typ == schema.Bool && !cp.isVec:
+							i64[base] = b2i(r.Bool(c))
+						case cp.typ == schema.Bool:
+							bools = r.AppendBools(bools[:0], c)
+							for k, v := range bools {
+								i64[base+k] = b2i(v)
+							}
+						case !cp.isVec:
+							i64[base] = r.Int64(c)
+						default:
+							r.AppendInt64s(i64[base:base:base+cp.n], c)
+						}
+					case classUint64:
+						base := i*p.width[classUint64] + cp.off
+						if !cp.isVec {
+							u64[base] = r.Uint64(c)
+						} else {
+							r.AppendUint64s(u64[base:base:base+cp.n], c)
+						}
+					case classString:
+						if !cp.isVec {
+							row.Strings[cp.off] = r.String(c)
+						} else {
+							r.AppendStrings(row.Strings[cp.off:cp.off:cp.off+cp.n], c)
+						}
+					}
+				}
+			}
+		}
+		rows[i] = row
+	}
+	resp := &featurev1.RetrieveResponse{Columns: p.columns, Rows: rows, RegistryRevision: p.rev}
+	for m := range numMatrices {
+		if p.matrix[m] < 0 {
+			continue
+		}
+		var data []byte
+		switch m {
+		case classFP32:
+			data = leBytes(fp32)
+		case classFP64:
+			data = leBytes(fp64)
+		case classInt64:
+			data = leBytes(i64)
+		case classUint64:
+			data = leBytes(u64)
+		}
+		resp.Matrices = append(resp.Matrices, &featurev1.DenseMatrix{
+			Type: schema.DataTypeToProto(matrixType[m]), Width: uint32(p.width[m]), Data: data})
+	}
+	if typed {
+		addTypedValues(resp, p)
+	}
+	return resp
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// littleEndian reports the host's byte order, once.
+var littleEndian = func() bool {
+	x := uint16(1)
+	return *(*byte)(unsafe.Pointer(&x)) == 1
+}()
+
+// leBytes returns the little-endian bytes of s: on a little-endian host
+// (every host ofs is deployed on) the same memory, without a copy.
+func leBytes[T float32 | float64 | int64 | uint64](s []T) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	size := int(unsafe.Sizeof(s[0]))
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s)*size)
+	if littleEndian {
+		return b
+	}
+	out := make([]byte, len(b))
+	for i := 0; i < len(b); i += size {
+		switch size {
+		case 4:
+			binary.LittleEndian.PutUint32(out[i:], binary.NativeEndian.Uint32(b[i:]))
+		case 8:
+			binary.LittleEndian.PutUint64(out[i:], binary.NativeEndian.Uint64(b[i:]))
+		}
+	}
+	return out
+}
