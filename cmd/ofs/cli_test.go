@@ -116,6 +116,7 @@ func TestApplyExampleRegistry(t *testing.T) {
 		"OFS_PREFIX=" + testenv.Name(t),
 		"OFS_GRPC_ADDR=" + addr,
 		"OFS_LOG_LEVEL=warn",
+		"OFS_METRICS_ADDR=127.0.0.1:0",
 	}
 	start(t, env, "process", "registry")
 	start(t, env, "serve")

@@ -18,15 +18,32 @@ import (
 // Config is the configuration of every long-running subcommand. Values come,
 // each overriding the one before, from the defaults, the file named by
 // --config (or OFS_CONFIG), the environment (OFS_KAFKA_BROKERS,
-// OFS_ETCD_ENDPOINTS, OFS_PREFIX, OFS_GRPC_ADDR), and the flags.
+// OFS_ETCD_ENDPOINTS, OFS_PREFIX, OFS_GRPC_ADDR, OFS_METRICS_ADDR,
+// OFS_LOG_LEVEL), and the flags. examples/ofs.yaml shows every field.
 type Config struct {
 	// Prefix names every topic, group and etcd root of one installation.
-	Prefix string       `yaml:"prefix"`
-	Kafka  KafkaConfig  `yaml:"kafka"`
-	Etcd   EtcdConfig   `yaml:"etcd"`
-	GRPC   GRPCConfig   `yaml:"grpc"`
-	Log    LogConfig    `yaml:"log"`
-	Stores StoreConfigs `yaml:"stores"`
+	Prefix  string        `yaml:"prefix"`
+	Kafka   KafkaConfig   `yaml:"kafka"`
+	Etcd    EtcdConfig    `yaml:"etcd"`
+	GRPC    GRPCConfig    `yaml:"grpc"`
+	Metrics MetricsConfig `yaml:"metrics"`
+	Auth    AuthConfig    `yaml:"auth"`
+	Log     LogConfig     `yaml:"log"`
+	Stores  StoreConfigs  `yaml:"stores"`
+}
+
+// MetricsConfig says where Prometheus metrics (and health, pprof) are served.
+type MetricsConfig struct {
+	// Addr of the HTTP server for /metrics, /healthz and /debug/pprof; empty
+	// turns it off.
+	Addr string `yaml:"addr"`
+}
+
+// AuthConfig holds the bearer tokens the gRPC servers accept. With none,
+// authentication is off, which is only sensible on loopback.
+type AuthConfig struct {
+	ReaderTokens []string `yaml:"reader_tokens"`
+	WriterTokens []string `yaml:"writer_tokens"`
 }
 
 // KafkaConfig says where Kafka is and how ofs's topics are laid out.
@@ -88,11 +105,12 @@ type ScyllaConfig struct {
 
 func defaultConfig() Config {
 	return Config{
-		Prefix: topics.DefaultPrefix,
-		Kafka:  KafkaConfig{Brokers: []string{"127.0.0.1:9092"}, FeaturePartitions: 12, Replication: -1},
-		Etcd:   EtcdConfig{Endpoints: []string{"127.0.0.1:2379"}, DialTimeout: 5 * time.Second},
-		GRPC:   GRPCConfig{Addr: "127.0.0.1:7070"},
-		Log:    LogConfig{Level: "info", Format: "text"},
+		Prefix:  topics.DefaultPrefix,
+		Kafka:   KafkaConfig{Brokers: []string{"127.0.0.1:9092"}, FeaturePartitions: 12, Replication: -1},
+		Etcd:    EtcdConfig{Endpoints: []string{"127.0.0.1:2379"}, DialTimeout: 5 * time.Second},
+		GRPC:    GRPCConfig{Addr: "127.0.0.1:7070"},
+		Metrics: MetricsConfig{Addr: "127.0.0.1:9464"},
+		Log:     LogConfig{Level: "info", Format: "text"},
 	}
 }
 
@@ -171,12 +189,13 @@ func (c *Config) Logger(g *globals) *slog.Logger {
 // configFlags binds the configuration to a command's flags. Load must be
 // called in the command's RunE.
 type configFlags struct {
-	file      string
-	brokers   string
-	endpoints string
-	prefix    string
-	grpcAddr  string
-	logLevel  string
+	file        string
+	brokers     string
+	endpoints   string
+	prefix      string
+	grpcAddr    string
+	metricsAddr string
+	logLevel    string
 }
 
 func (f *configFlags) register(cmd *cobra.Command, withGRPC bool) {
@@ -186,6 +205,7 @@ func (f *configFlags) register(cmd *cobra.Command, withGRPC bool) {
 	fl.StringVar(&f.endpoints, "etcd", "", "comma-separated etcd endpoints (env OFS_ETCD_ENDPOINTS)")
 	fl.StringVar(&f.prefix, "prefix", "", "prefix of topics, groups and etcd keys (env OFS_PREFIX)")
 	fl.StringVar(&f.logLevel, "log-level", "", "log level: debug, info, warn, error")
+	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "address of /metrics, /healthz and /debug/pprof (env OFS_METRICS_ADDR)")
 	if withGRPC {
 		fl.StringVar(&f.grpcAddr, "grpc-addr", "", "gRPC listen address (env OFS_GRPC_ADDR)")
 	}
@@ -225,6 +245,7 @@ func (f *configFlags) Load() (*Config, error) {
 	pickList(&c.Etcd.Endpoints, "OFS_ETCD_ENDPOINTS", f.endpoints)
 	pick(&c.Prefix, "OFS_PREFIX", f.prefix)
 	pick(&c.GRPC.Addr, "OFS_GRPC_ADDR", f.grpcAddr)
+	pick(&c.Metrics.Addr, "OFS_METRICS_ADDR", f.metricsAddr)
 	pick(&c.Log.Level, "OFS_LOG_LEVEL", f.logLevel)
 	if err := c.Validate(); err != nil {
 		return nil, usageError{fmt.Errorf("config: %w", err)}

@@ -18,6 +18,7 @@ import (
 // runs until ctx is done and returns nil then.
 var processorRunners = map[string]func(ctx context.Context, rt *runtime, g *errgroup.Group) error{
 	"registry": runRegistryProcessor,
+	"ingest":   runIngestProcessor,
 }
 
 func processorNames() []string {
@@ -56,6 +57,9 @@ func newProcess(g *globals) *cobra.Command {
 				return err
 			}
 			grp, ctx := errgroup.WithContext(cmd.Context())
+			if err := rt.serveMetrics(ctx, grp); err != nil {
+				return err
+			}
 			for _, name := range args {
 				run := processorRunners[name]
 				grp.Go(func() error {

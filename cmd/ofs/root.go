@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -50,7 +51,7 @@ func newRoot(g *globals) *cobra.Command {
 	root.SetOut(g.stdout)
 	root.SetErr(g.stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newVersion(g), newTopics(g), newProcess(g), newServe(g), newApply(g), newRegistryCmd(g))
+	root.AddCommand(newVersion(g), newTopics(g), newProcess(g), newServe(g), newApply(g), newRegistryCmd(g), newBench(g), newReplay(g), newPublish(g), newGet(g))
 	return root
 }
 
@@ -87,3 +88,6 @@ func splitList(s string) []string {
 	}
 	return out
 }
+
+// slogDiscard is a logger that drops everything.
+func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }

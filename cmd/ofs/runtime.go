@@ -2,8 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/sync/errgroup"
@@ -16,14 +25,17 @@ import (
 // runtime is what the long-running subcommands share: the configuration,
 // the logger and the clients they open once.
 type runtime struct {
-	cfg   *Config
-	log   *slog.Logger
-	names topics.Names
-	etcd  *clientv3.Client
+	cfg     *Config
+	log     *slog.Logger
+	names   topics.Names
+	etcd    *clientv3.Client
+	metrics *prometheus.Registry
 }
 
 func newRuntime(cfg *Config, g *globals) (*runtime, error) {
-	rt := &runtime{cfg: cfg, log: cfg.Logger(g), names: cfg.Names()}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	rt := &runtime{cfg: cfg, log: cfg.Logger(g), names: cfg.Names(), metrics: reg}
 	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Etcd.Endpoints, DialTimeout: cfg.Etcd.DialTimeout})
 	if err != nil {
 		return nil, fmt.Errorf("etcd %v: %w", cfg.Etcd.Endpoints, err)
@@ -56,4 +68,39 @@ func (rt *runtime) watchRegistry(ctx context.Context, grp *errgroup.Group) (*sch
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// serveMetrics serves /metrics, /healthz and /debug/pprof on the metrics
+// address until ctx is done; "none" or an empty address turns it off.
+func (rt *runtime) serveMetrics(ctx context.Context, grp *errgroup.Group) error {
+	addr := rt.cfg.Metrics.Addr
+	if addr == "" || addr == "none" {
+		return nil
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(rt.metrics, promhttp.HandlerOpts{Registry: rt.metrics}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("metrics listener on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	rt.log.Info("metrics", "addr", "http://"+lis.Addr().String()+"/metrics")
+	grp.Go(func() error {
+		if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	grp.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	return nil
 }

@@ -12,8 +12,10 @@ import (
 	"golang.org/x/sync/errgroup"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	featurev1 "github.com/ofstack/ofs/proto/ofs/feature/v1"
 	registryv1 "github.com/ofstack/ofs/proto/ofs/registry/v1"
 	"github.com/ofstack/ofs/servers"
+	"github.com/ofstack/ofs/servers/feature"
 	registryserver "github.com/ofstack/ofs/servers/registry"
 	"github.com/ofstack/ofs/topics"
 )
@@ -25,7 +27,7 @@ func newServe(g *globals) *cobra.Command {
 	var cf configFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Serve the gRPC APIs (RegistryService) with health checking and reflection",
+		Short: "Serve the gRPC APIs (FeatureService, RegistryService) with health checking and reflection",
 		Long: "Serve the gRPC APIs until SIGINT or SIGTERM. The server follows the registry in etcd\n" +
 			"and reports SERVING on the gRPC health service once it has caught up.\n" +
 			"It listens on loopback unless --grpc-addr says otherwise.",
@@ -57,10 +59,17 @@ func newServe(g *globals) *cobra.Command {
 
 func serve(ctx context.Context, rt *runtime) error {
 	grp, ctx := errgroup.WithContext(ctx)
+	if err := rt.serveMetrics(ctx, grp); err != nil {
+		return err
+	}
 	holder, err := rt.watchRegistry(ctx, grp)
 	if err != nil {
 		return err
 	}
+	stores := newStoreSet(rt.cfg.Stores, holder, rt.log)
+	defer stores.Close()
+	fsrv := feature.New(holder, func(id string) (feature.Reader, error) { return stores.ForStore(id) },
+		feature.WithLogger(rt.log.With("server", "feature")), feature.WithRegisterer(rt.metrics))
 
 	scfg := topics.SaramaConfig("ofs-serve")
 	producer, err := sarama.NewSyncProducer(rt.cfg.Kafka.Brokers, scfg)
@@ -78,8 +87,14 @@ func serve(ctx context.Context, rt *runtime) error {
 	positioned := make(chan struct{})
 	grp.Go(func() error { return reg.Run(ctx, consumer, func() { close(positioned) }) })
 
-	gs, health := servers.NewGRPC(rt.log)
+	tokens := servers.Tokens{Readers: rt.cfg.Auth.ReaderTokens, Writers: rt.cfg.Auth.WriterTokens,
+		Writing: []string{
+			featurev1.FeatureService_Persist_FullMethodName,
+			registryv1.RegistryService_Apply_FullMethodName,
+		}}
+	gs, health := servers.NewGRPC(rt.log, tokens.Options()...)
 	registryv1.RegisterRegistryServiceServer(gs, reg)
+	featurev1.RegisterFeatureServiceServer(gs, fsrv)
 	lis, err := net.Listen("tcp", rt.cfg.GRPC.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", rt.cfg.GRPC.Addr, err)

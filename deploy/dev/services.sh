@@ -17,6 +17,8 @@ svcs=("$@")
 case $cmd in
 up)
 	t0=$SECONDS
+	# Packages first, in one apt-get: parallel apt-get calls would fight over its lock.
+	bash "$here/tools.sh"
 	# The JVMs start in parallel: they are the slow ones.
 	pids=() names=()
 	for s in "${svcs[@]}"; do

@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -158,4 +159,17 @@ func Name(tb testing.TB) string {
 	var b [4]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
 	return "t_" + base + "_" + hex.EncodeToString(b[:])
+}
+
+// Tool returns the path of a command-line tool that deploy/dev installs
+// (kcat, redis-server). A missing tool skips the test on a developer's
+// machine and fails it where services are required.
+func Tool(tb testing.TB, name string) string {
+	tb.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		missing(tb, "%s is not installed: %v", name, err)
+		return ""
+	}
+	return path
 }

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The Debian packages that development and tests use: redis-server (the Redis
+# service and the tests that start private servers) and kcat (the Kafka
+# command-line client that docs/kafka.md and the tests use). Installs only
+# what is missing, in one apt-get call; a no-op when everything is there.
+#   deploy/dev/tools.sh
+SERVICE=tools
+# shellcheck source=deploy/dev/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+need=()
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v kcat >/dev/null || need+=(kcat)
+((${#need[@]})) || exit 0
+
+log "installing ${need[*]} from Debian"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >"$OFS_DEV_DIR/log/tools-apt.log" 2>&1 || true
+apt-get install -y -qq --no-install-recommends "${need[@]}" >>"$OFS_DEV_DIR/log/tools-apt.log" 2>&1 ||
+	{ tail -n 20 "$OFS_DEV_DIR/log/tools-apt.log" >&2; die "apt-get install ${need[*]} failed"; }
