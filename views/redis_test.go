@@ -78,13 +78,7 @@ func runRedis(t *testing.T, dir string, args ...string) (string, *exec.Cmd) {
 	if testing.Short() {
 		t.Skip("starts a redis-server: not run with -short")
 	}
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if testenv.Required() {
-			t.Fatalf("redis-server not found (%v); install it with `go tool task services:up`", err)
-		}
-		t.Skipf("redis-server not found: %v", err)
-	}
+	bin := testenv.Tool(t, "redis-server")
 	port := strconv.Itoa(freePort(t))
 	var conf []string
 	if len(args) > 0 && strings.HasSuffix(args[0], ".conf") {
