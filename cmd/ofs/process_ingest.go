@@ -21,7 +21,10 @@ func runIngestProcessor(ctx context.Context, rt *runtime, grp *errgroup.Group) e
 	if err != nil {
 		return err
 	}
-	stores := newStoreSet(rt.cfg.Stores, holder, log)
+	stores, err := rt.stores(ctx, grp, holder)
+	if err != nil {
+		return err
+	}
 	defer func() {
 		if err := stores.Close(); err != nil {
 			log.Warn("closing the stores", "err", err)

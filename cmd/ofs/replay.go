@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/ofstack/ofs/processors/replay"
 	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/views"
+	"github.com/ofstack/ofs/views/catalog"
 )
 
 func newReplay(g *globals) *cobra.Command {
@@ -23,20 +25,29 @@ func newReplay(g *globals) *cobra.Command {
 		groups     []string
 		intoPrefix string
 		intoKS     string
+		noSwitch   bool
+		grace      time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "replay",
-		Short: "Rebuild online stores from the features topic",
+		Short: "Rebuild online stores from the features topic, in place or blue/green",
 		Long: "Read the features topic from its oldest offsets to the end found at start, validate every event\n" +
 			"against the registry as the ingest processor does, and write the blocks.\n\n" +
-			"In place (the default), the configured stores are written: last writer wins by event time, so\n" +
-			"nothing newer is overwritten and running it twice changes nothing.\n\n" +
-			"Blue/green: --into-prefix writes the Redis stores under a new key prefix instead, --into-keyspace\n" +
-			"the Scylla stores into a new keyspace (tables are created). Once it has caught up, point the\n" +
-			"connection's key_prefix or keyspace at it in the configuration of the servers and the ingest\n" +
-			"processors and restart them; run the replay once more afterwards to pick up what arrived in between.",
+			"In place (the default), the stores the connections point at now are written: last writer wins\n" +
+			"by event time, so nothing newer is overwritten and running it twice changes nothing.\n\n" +
+			"Blue/green: --into-prefix fills the Redis connections under a new key prefix, --into-keyspace the\n" +
+			"Scylla connections in a new keyspace (tables are created). Once caught up, the connections are\n" +
+			"switched to the new target through etcd: every server and ingest processor follows within a\n" +
+			"moment; after --grace the topic is replayed once more into the new target, for what the old\n" +
+			"target received in between. --no-switch fills the target and stops there.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if intoPrefix != "" && intoKS != "" {
+				return usageError{errors.New("--into-prefix and --into-keyspace are two replays: run them one at a time")}
+			}
+			if strings.ContainsAny(intoPrefix, "{}") {
+				return usageError{errors.New("--into-prefix may not contain braces")}
+			}
 			cfg, err := cf.Load()
 			if err != nil {
 				return err
@@ -47,6 +58,9 @@ func newReplay(g *globals) *cobra.Command {
 			}
 			defer rt.Close()
 			grp, ctx := errgroup.WithContext(cmd.Context())
+			defer grp.Wait() //nolint:errcheck // the watches end with ctx; their errors are not the replay's
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
 			holder, err := rt.watchRegistry(ctx, grp)
 			if err != nil {
 				return err
@@ -56,76 +70,105 @@ func newReplay(g *globals) *cobra.Command {
 					return usageError{fmt.Errorf("--group %q: no such feature group", name)}
 				}
 			}
-			stores, err := replayTargets(ctx, rt, holder, intoPrefix, intoKS)
+			// The stores the connections point at now, fixed for the whole
+			// replay (the replay's own switch must not move them under it).
+			root := catalog.ConnectionsRoot(cfg.Prefix)
+			current, err := catalog.Targets(ctx, rt.etcd, root)
 			if err != nil {
 				return err
 			}
+			stores := newStoreSet(cfg.Stores, holder, rt.log)
 			defer stores.Close()
-			sum, err := replay.Run(ctx, replay.Config{
-				Brokers: cfg.Kafka.Brokers, Names: rt.names, Holder: holder, Groups: groups,
-				Stores: func(s *schema.Store) (views.Store, error) { return stores.Connection(s.Connection, s.Kind) },
-				Log:    rt.log,
-				Progress: func(p replay.Progress) {
-					fmt.Fprintf(g.stderr, "\rreplay: %d/%d events read, %d blocks written, %d skipped", p.Read, p.Total, p.Written, p.Skipped)
-				},
-			})
-			fmt.Fprintln(g.stderr)
+			stores.SetTargets(current)
+			target := catalog.Target{KeyPrefix: intoPrefix, Keyspace: intoKS}
+			moved := map[string]catalog.Target{}
+			if target != (catalog.Target{}) {
+				if moved, err = blueGreen(ctx, rt, holder, stores, current, target); err != nil {
+					return err
+				}
+			}
+			run := func() (replay.Summary, error) {
+				sum, err := replay.Run(ctx, replay.Config{
+					Brokers: cfg.Kafka.Brokers, Names: rt.names, Holder: holder, Groups: groups,
+					Stores: func(s *schema.Store) (views.Store, error) { return stores.Connection(s.Connection, s.Kind) },
+					Log:    rt.log,
+					Progress: func(p replay.Progress) {
+						fmt.Fprintf(g.stderr, "\rreplay: %d/%d events read, %d blocks written, %d skipped", p.Read, p.Total, p.Written, p.Skipped)
+					},
+				})
+				fmt.Fprintln(g.stderr)
+				return sum, err
+			}
+			sum, err := run()
 			if err != nil {
 				return err
 			}
 			printReplaySummary(g, sum)
-			switch {
-			case intoPrefix != "":
-				fmt.Fprintf(g.stdout, "Caught up. To switch, set redis.key_prefix to %q in the servers' and processors' configuration,\n"+
-					"restart them, and run this replay once more to pick up what arrived in between.\n", intoPrefix)
-			case intoKS != "":
-				fmt.Fprintf(g.stdout, "Caught up. To switch, set scylla.keyspace to %q in the servers' and processors' configuration,\n"+
-					"restart them, and run this replay once more to pick up what arrived in between.\n", intoKS)
+			if len(moved) == 0 || noSwitch {
+				if len(moved) > 0 {
+					fmt.Fprintln(g.stdout, "Filled; not switched (--no-switch).")
+				}
+				return nil
 			}
-			// The registry watch ends with the command.
+			for name, t := range moved {
+				if err := catalog.SetTarget(ctx, rt.etcd, root, name, t); err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stdout, "Switched connection %q to %+v.\n", name, t)
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(grace):
+			}
+			sum, err = run()
+			if err != nil {
+				return fmt.Errorf("the switch is done; the replay of what arrived in between failed (run it again in place): %w", err)
+			}
+			printReplaySummary(g, sum)
 			return nil
 		},
 	}
 	cf.register(cmd, false)
 	cmd.Flags().StringSliceVar(&groups, "group", nil, "replay only these feature groups (repeatable)")
-	cmd.Flags().StringVar(&intoPrefix, "into-prefix", "", "blue/green: write Redis stores under this new key prefix")
-	cmd.Flags().StringVar(&intoKS, "into-keyspace", "", "blue/green: write Scylla stores into this new keyspace")
+	cmd.Flags().StringVar(&intoPrefix, "into-prefix", "", "blue/green: fill the Redis connections under this new key prefix")
+	cmd.Flags().StringVar(&intoKS, "into-keyspace", "", "blue/green: fill the Scylla connections in this new keyspace")
+	cmd.Flags().BoolVar(&noSwitch, "no-switch", false, "blue/green: fill the new target but do not switch to it")
+	cmd.Flags().DurationVar(&grace, "grace", 5*time.Second, "blue/green: wait after the switch before the catch-up replay")
 	return cmd
 }
 
-// replayTargets returns the stores to write: the configured ones, or for a
-// blue/green replay the same connections under a new prefix or keyspace.
-func replayTargets(ctx context.Context, rt *runtime, holder *schema.Holder, prefix, keyspace string) (*storeSet, error) {
-	if prefix == "" && keyspace == "" {
-		return newStoreSet(rt.cfg.Stores, holder, rt.log), nil
-	}
-	if prefix != "" && strings.ContainsAny(prefix, "{}") {
-		return nil, usageError{errors.New("--into-prefix may not contain braces")}
-	}
-	cfgs := StoreConfigs{}
+// blueGreen points the replay's stores at target for every configured
+// connection it applies to and returns those connections' targets, after
+// creating the tables of a new keyspace.
+func blueGreen(ctx context.Context, rt *runtime, holder *schema.Holder, stores *storeSet,
+	current map[string]catalog.Target, target catalog.Target,
+) (map[string]catalog.Target, error) {
+	moved := map[string]catalog.Target{}
 	for name, c := range rt.cfg.Stores {
+		c = c.retarget(current[name])
 		switch {
-		case c.Redis != nil && prefix != "":
-			r := *c.Redis
-			if r.KeyPrefix == prefix {
-				return nil, usageError{fmt.Errorf("connection %q already uses prefix %q", name, prefix)}
+		case c.Redis != nil && target.KeyPrefix != "":
+			if c.Redis.KeyPrefix == target.KeyPrefix {
+				return nil, usageError{fmt.Errorf("connection %q already uses prefix %q", name, target.KeyPrefix)}
 			}
-			r.KeyPrefix = prefix
-			cfgs[name] = StoreConfig{Redis: &r}
-		case c.Scylla != nil && keyspace != "":
-			s := *c.Scylla
-			s.Keyspace = keyspace
-			cfgs[name] = StoreConfig{Scylla: &s}
+			moved[name] = catalog.Target{KeyPrefix: target.KeyPrefix}
+		case c.Scylla != nil && target.Keyspace != "":
+			moved[name] = catalog.Target{Keyspace: target.Keyspace}
 		}
 	}
-	set := newStoreSet(cfgs, holder, rt.log)
-	// A new keyspace needs its tables before the first write.
+	if len(moved) == 0 {
+		return nil, usageError{errors.New("no configured connection of that kind to fill")}
+	}
+	all := maps.Clone(current)
+	maps.Copy(all, moved)
+	stores.SetTargets(all)
 	snap := holder.Load()
 	for _, st := range snap.Registry().Stores() {
-		if st.Kind != schema.Scylla || keyspace == "" {
+		if _, ok := moved[st.Connection]; !ok || st.Kind != schema.Scylla {
 			continue
 		}
-		s, err := set.Connection(st.Connection, st.Kind)
+		s, err := stores.Connection(st.Connection, st.Kind)
 		if err != nil {
 			return nil, err
 		}
@@ -135,7 +178,7 @@ func replayTargets(ctx context.Context, rt *runtime, holder *schema.Holder, pref
 			}
 		}
 	}
-	return set, nil
+	return moved, nil
 }
 
 // scyllaTables are the tables of every entity.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -103,4 +104,28 @@ func (rt *runtime) serveMetrics(ctx context.Context, grp *errgroup.Group) error 
 		return srv.Shutdown(sctx)
 	})
 	return nil
+}
+
+// stores returns the configured stores once the connection targets in etcd
+// are known, and follows them until ctx is done.
+func (rt *runtime) stores(ctx context.Context, grp *errgroup.Group, holder *schema.Holder) (*storeSet, error) {
+	set := newStoreSet(rt.cfg.Stores, holder, rt.log)
+	first := make(chan struct{})
+	var once sync.Once
+	grp.Go(func() error {
+		err := catalog.WatchTargets(ctx, rt.etcd, catalog.ConnectionsRoot(rt.cfg.Prefix), rt.log, func(t map[string]catalog.Target) {
+			set.SetTargets(t)
+			once.Do(func() { close(first) })
+		})
+		if errors.Is(err, context.Canceled) {
+			return nil
+		}
+		return err
+	})
+	select {
+	case <-first:
+		return set, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }

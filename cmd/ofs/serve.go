@@ -66,7 +66,10 @@ func serve(ctx context.Context, rt *runtime) error {
 	if err != nil {
 		return err
 	}
-	stores := newStoreSet(rt.cfg.Stores, holder, rt.log)
+	stores, err := rt.stores(ctx, grp, holder)
+	if err != nil {
+		return err
+	}
 	defer stores.Close()
 	fsrv := feature.New(holder, func(id string) (feature.Reader, error) { return stores.ForStore(id) },
 		feature.WithLogger(rt.log.With("server", "feature")), feature.WithRegisterer(rt.metrics))

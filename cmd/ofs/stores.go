@@ -10,23 +10,41 @@ import (
 
 	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/views"
+	"github.com/ofstack/ofs/views/catalog"
 )
 
 // storeSet opens the online stores of the configuration on first use and
 // finds the one behind a registry store: the registry names a connection,
-// the configuration says where that connection goes.
+// the configuration says where that connection goes, and a target in etcd
+// (set by a blue/green replay) may move it to another key prefix or
+// keyspace.
 type storeSet struct {
 	cfg    StoreConfigs
 	holder *schema.Holder
 	log    *slog.Logger
 
-	mu     sync.Mutex
-	open   map[string]views.Store // by connection name
-	closed bool
+	mu      sync.Mutex
+	open    map[string]views.Store // by connection name and target
+	targets map[string]catalog.Target
+	closed  bool
 }
 
 func newStoreSet(cfg StoreConfigs, holder *schema.Holder, log *slog.Logger) *storeSet {
 	return &storeSet{cfg: cfg, holder: holder, log: log, open: map[string]views.Store{}}
+}
+
+// SetTargets moves connections to new targets: the next lookup of a moved
+// connection opens (once) the store of its target. Stores of old targets
+// stay open until Close, for the calls still using them.
+func (s *storeSet) SetTargets(t map[string]catalog.Target) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, tg := range t {
+		if s.targets[name] != tg {
+			s.log.Info("store connection switched", "connection", name, "key_prefix", tg.KeyPrefix, "keyspace", tg.Keyspace)
+		}
+	}
+	s.targets = t
 }
 
 // ForStore returns the store behind the registry store id.
@@ -45,13 +63,16 @@ func (s *storeSet) Connection(name string, kind schema.StoreKind) (views.Store, 
 	if s.closed {
 		return nil, errors.New("stores are closed")
 	}
-	if st, ok := s.open[name]; ok {
+	tg := s.targets[name]
+	id := name + "\x00" + tg.KeyPrefix + "\x00" + tg.Keyspace
+	if st, ok := s.open[id]; ok {
 		return st, nil
 	}
 	c, ok := s.cfg[name]
 	if !ok {
 		return nil, fmt.Errorf("connection %q is not configured (stores.%s in the configuration file)", name, name)
 	}
+	c = c.retarget(tg)
 	var (
 		st  views.Store
 		err error
@@ -78,8 +99,23 @@ func (s *storeSet) Connection(name string, kind schema.StoreKind) (views.Store, 
 	if err != nil {
 		return nil, fmt.Errorf("connection %q: %w", name, err)
 	}
-	s.open[name] = st
+	s.open[id] = st
 	return st, nil
+}
+
+// retarget returns c moved to a target's key prefix or keyspace.
+func (c StoreConfig) retarget(t catalog.Target) StoreConfig {
+	if c.Redis != nil && t.KeyPrefix != "" {
+		r := *c.Redis
+		r.KeyPrefix = t.KeyPrefix
+		c.Redis = &r
+	}
+	if c.Scylla != nil && t.Keyspace != "" {
+		sc := *c.Scylla
+		sc.Keyspace = t.Keyspace
+		c.Scylla = &sc
+	}
+	return c
 }
 
 // Close closes every store opened.

@@ -111,7 +111,7 @@ type Processor struct {
 
 	mu      sync.Mutex
 	lanes   map[int32]*lane
-	stores  map[storeKey]resolved
+	stores  map[storeKey]resolved // the resolutions that failed
 	ensured map[ensuredKey]bool
 
 	ready chan struct{}
@@ -330,11 +330,14 @@ func (p *Processor) storeOf(snap *schema.Snapshot, g *schema.FeatureGroup) (view
 	if !ok {
 		return nil, &events.Error{Code: CodeNoStore, Reason: fmt.Sprintf("feature group %q writes to store %q, which is not in the registry", g.Name, g.Store)}, nil
 	}
+	// Only failures are remembered: the resolver is asked every time, so
+	// that a connection switched to another target (a blue/green replay) is
+	// followed at once.
 	k := storeKey{s.ID, s.Connection, s.Kind}
 	p.mu.Lock()
-	r, ok := p.stores[k]
+	r, failed := p.stores[k]
 	p.mu.Unlock()
-	if !ok {
+	if !failed {
 		st, err := p.resolve(s)
 		if err == nil && st == nil {
 			err = errors.New("the resolver gave no store")
@@ -342,19 +345,17 @@ func (p *Processor) storeOf(snap *schema.Snapshot, g *schema.FeatureGroup) (view
 		if errors.Is(err, views.ErrUnavailable) {
 			return nil, nil, fmt.Errorf("store %q (connection %q): %w", s.ID, s.Connection, err)
 		}
+		if err == nil {
+			return st, nil, nil
+		}
 		r = resolved{st, err}
 		p.mu.Lock()
 		p.stores[k] = r
 		p.mu.Unlock()
-		if err != nil {
-			p.log.Error("no online store for a registry store; its events go to the dead letters", "store", s.ID,
-				"connection", s.Connection, "err", err)
-		}
+		p.log.Error("no online store for a registry store; its events go to the dead letters", "store", s.ID,
+			"connection", s.Connection, "err", err)
 	}
-	if r.err != nil {
-		return nil, &events.Error{Code: CodeNoStore, Reason: fmt.Sprintf("feature group %q writes to store %q: %v", g.Name, g.Store, r.err)}, nil
-	}
-	return r.store, nil, nil
+	return nil, &events.Error{Code: CodeNoStore, Reason: fmt.Sprintf("feature group %q writes to store %q: %v", g.Name, g.Store, r.err)}, nil
 }
 
 // ensure creates the tables of entity e in store st once per process, for

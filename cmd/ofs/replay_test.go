@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ofstack/ofs/internal/testenv"
+)
+
+// TestReplayBlueGreen runs the whole flow with the binary: apply, ingest,
+// serve; then a blue/green replay fills a new Redis prefix, switches every
+// process to it through etcd, and what is published afterwards lands there
+// and is served from there.
+func TestReplayBlueGreen(t *testing.T) {
+	env, addr, prefix := publishEnv(t)
+	redisAddr := testenv.Redis(t)
+	blue, green := prefix+":blue:", prefix+":green:"
+	config := filepath.Join(t.TempDir(), "ofs.yaml")
+	if err := os.WriteFile(config, fmt.Appendf(nil, "kafka:\n  feature_partitions: 2\nstores:\n  default:\n    redis:\n      addrs: [%s]\n      key_prefix: %q\n",
+		redisAddr, blue), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env = append(env, "OFS_CONFIG="+config)
+	start(t, env, "process", "registry", "ingest")
+	start(t, env, "serve")
+	waitServing(t, addr)
+	applyExample(t, env)
+
+	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	count := func(p string) int {
+		keys, err := rdb.Keys(context.Background(), p+"*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(keys)
+	}
+	waitCount := func(p string, n int) {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for count(p) < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d keys under %s after a minute", count(p), n, p)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	var lines strings.Builder
+	for i := range 50 {
+		fmt.Fprintf(&lines, `{"entity":"user","keys":{"user_id":%d},"feature_group":"user_activity","values":{"clicks_1h":%d}}`+"\n", i, i)
+	}
+	if out, errOut, code := runSplit(t, env, lines.String(), "publish", "-q", "-"); code != 0 {
+		t.Fatalf("publish: %s %s", out, errOut)
+	}
+	waitCount(blue, 50)
+
+	out, err := run(t, env, "replay", "--into-prefix", green, "--grace", "2s")
+	if err != nil || !strings.Contains(out, `Switched connection "default"`) {
+		t.Fatalf("replay: %v\n%s", err, out)
+	}
+	if n := count(green); n != 50 {
+		t.Fatalf("%d keys under the new prefix, want the 50 replayed", n)
+	}
+
+	// After the switch, ingest writes to green and serve reads from green.
+	if out, errOut, code := runSplit(t, env,
+		`{"entity":"user","keys":{"user_id":777},"feature_group":"user_activity","values":{"clicks_1h":7}}`+"\n",
+		"publish", "-q", "-"); code != 0 {
+		t.Fatalf("publish: %s %s", out, errOut)
+	}
+	waitCount(green, 51)
+	if n := count(blue); n != 50 {
+		t.Fatalf("the old prefix got a write after the switch: %d keys", n)
+	}
+	out, err = run(t, env, "get", "--entity", "user", "--group", "user_activity", "--json", "777", "3")
+	if err != nil || !strings.Contains(out, `"clicks_1h":7`) || !strings.Contains(out, `"clicks_1h":3`) {
+		t.Fatalf("get after the switch: %v\n%s", err, out)
+	}
+}
