@@ -1,0 +1,339 @@
+package views
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/ofstack/ofs/schema"
+)
+
+// memCache is the L1: uncompressed blocks in memory, bounded in bytes.
+//
+// An entry is one entity key (a row) holding a slot per cached feature
+// group, so that a Retrieve of 100 keys × several groups costs one hash and
+// one map lookup per key, not per block; yet each slot has its own expiry,
+// is filled and invalidated alone, and only groups whose policy has L1 get
+// one. (A CSDB per key, the format made for whole-key cache blocks, would
+// have to be rebuilt, copying every group, whenever one group is filled or
+// invalidated, and has no place for per-group expiry.)
+//
+// Eviction is CLOCK (second chance), per shard: rows sit in a ring in
+// insertion order; a hit only sets the row's referenced flag, under the
+// shard's read lock, so concurrent hits never queue behind each other; the
+// hand clears the flag of a referenced row and evicts the first row that
+// was not referenced since the hand last passed it (or whose slots all
+// expired). That approximates LRU without LRU's exclusive lock and list
+// move on every hit. Keys are spread over shards by hash; each shard holds
+// an equal part of the byte bound. (S3-FIFO would resist scans better, at
+// the cost of a ghost queue; feature reads follow the traffic's users and
+// do not scan.)
+//
+// Blocks are immutable once cached: readers get sub-slices of them.
+type memCache struct {
+	shards []memShard
+	mask   uint64
+	epochs *epochs
+	m      *cacheMetrics
+}
+
+type memShard struct {
+	mu    sync.RWMutex
+	rows  map[uint64]*memRow
+	hand  *memRow // the next row the clock examines; nil when the shard is empty
+	bytes int64
+	limit int64
+	_     [64]byte // keeps shards' locks off each other's cache lines
+}
+
+// memRow is the L1 entry of one entity key.
+type memRow struct {
+	hash   uint64
+	entity string
+	values []string
+	slots  []memSlot
+	size   int64
+	ref    atomic.Bool
+	prev   *memRow
+	next   *memRow
+}
+
+// memSlot is one feature group of a row.
+type memSlot struct {
+	group   uint32
+	expires int64  // µs since the epoch; the slot is served while now < expires
+	block   []byte // nil: the key has no block in the group (a cached miss)
+}
+
+// memFill is a block to put in the L1.
+type memFill struct {
+	group   uint32
+	hg      uint64 // hashGroup of the key's hash and group
+	block   []byte
+	expires int64
+}
+
+// Accounting of the memory a row takes besides its blocks: the row and its
+// map entry, a slot, a key value's string header.
+const (
+	rowOverhead   = 160
+	slotOverhead  = 40
+	valueOverhead = 16
+)
+
+func newMemCache(bytes int64, shards int, e *epochs, m *cacheMetrics) *memCache {
+	c := &memCache{shards: make([]memShard, shards), mask: uint64(shards - 1), epochs: e, m: m}
+	for i := range c.shards {
+		c.shards[i].rows = make(map[uint64]*memRow)
+		c.shards[i].limit = bytes / int64(shards)
+	}
+	return c
+}
+
+func (c *memCache) shard(h uint64) *memShard { return &c.shards[h>>32&c.mask] }
+
+func (r *memRow) is(k Key) bool {
+	if r.entity != k.Entity || len(r.values) != len(k.Values) {
+		return false
+	}
+	for i, v := range r.values {
+		if v != k.Values[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// lookup puts into out[j] the cached block of k in groups[j], for each j
+// whose policy has L1: the block as a sub-slice of the cache's memory, or
+// absent for a cached miss. It leaves the other entries of out as they are
+// and returns the number of blocks and of cached misses found.
+func (c *memCache) lookup(h uint64, k Key, groups []uint32, policies []schema.CachePolicy, now int64, out [][]byte) (hits, absents int) {
+	sh := c.shard(h)
+	sh.mu.RLock()
+	r := sh.rows[h]
+	if r == nil || !r.is(k) {
+		sh.mu.RUnlock()
+		return 0, 0
+	}
+	for j, g := range groups {
+		if !policies[j].L1 {
+			continue
+		}
+		for s := range r.slots {
+			sl := &r.slots[s]
+			if sl.group != g {
+				continue
+			}
+			if sl.expires > now {
+				if sl.block == nil {
+					out[j] = absent
+					absents++
+				} else {
+					out[j] = sl.block[:len(sl.block):len(sl.block)]
+					hits++
+				}
+			}
+			break
+		}
+	}
+	if hits+absents > 0 && !r.ref.Load() {
+		r.ref.Store(true)
+	}
+	sh.mu.RUnlock()
+	return hits, absents
+}
+
+// insert puts the blocks of fills, all of key k (hash h), unless an
+// invalidation of their (key, group) came after start, then evicts rows
+// until the shard is within its bound.
+func (c *memCache) insert(h uint64, k Key, fills []memFill, start uint64, now int64) {
+	sh := c.shard(h)
+	var raced, tooLarge int
+	sh.mu.Lock()
+	before, rowsBefore := sh.bytes, len(sh.rows)
+	r := sh.rows[h]
+	if r != nil && !r.is(k) {
+		sh.removeRow(r) // another key with the same hash: the newer one stays
+		r = nil
+	}
+	if r == nil {
+		r = &memRow{hash: h, entity: k.Entity, values: append([]string(nil), k.Values...)}
+		r.size = rowOverhead + int64(len(k.Entity))
+		for _, v := range k.Values {
+			r.size += valueOverhead + int64(len(v))
+		}
+		sh.rows[h] = r
+		sh.link(r)
+		sh.bytes += r.size
+	}
+	r.dropExpired(sh, now)
+	for i := range fills {
+		f := &fills[i]
+		switch {
+		case !c.epochs.valid(f.hg, start):
+			raced++
+		case r.size+slotOverhead+int64(len(f.block)) > sh.limit:
+			tooLarge++
+		default:
+			r.set(sh, f)
+		}
+	}
+	if len(r.slots) == 0 {
+		sh.removeRow(r)
+	}
+	evicted, evictedBytes := sh.evict(r, now)
+	delta, rowsDelta := sh.bytes-before, len(sh.rows)-rowsBefore
+	sh.mu.Unlock()
+
+	if raced > 0 {
+		c.m.l1Raced.Add(float64(raced))
+	}
+	if tooLarge > 0 {
+		c.m.l1TooLarge.Add(float64(tooLarge))
+	}
+	if evicted > 0 {
+		c.m.l1Evictions.Add(float64(evicted))
+		c.m.l1EvictedBytes.Add(float64(evictedBytes))
+	}
+	c.m.l1Bytes.Add(float64(delta))
+	c.m.entries.Add(float64(rowsDelta))
+}
+
+// set puts f in r, replacing the slot of its group.
+func (r *memRow) set(sh *memShard, f *memFill) {
+	size := slotOverhead + int64(len(f.block))
+	for s := range r.slots {
+		sl := &r.slots[s]
+		if sl.group == f.group {
+			delta := size - slotOverhead - int64(len(sl.block))
+			sl.block, sl.expires = f.block, f.expires
+			r.size += delta
+			sh.bytes += delta
+			return
+		}
+	}
+	r.slots = append(r.slots, memSlot{group: f.group, expires: f.expires, block: f.block})
+	r.size += size
+	sh.bytes += size
+}
+
+// dropExpired removes the slots of r that expired.
+func (r *memRow) dropExpired(sh *memShard, now int64) {
+	kept := r.slots[:0]
+	for _, sl := range r.slots {
+		if sl.expires > now {
+			kept = append(kept, sl)
+			continue
+		}
+		size := slotOverhead + int64(len(sl.block))
+		r.size -= size
+		sh.bytes -= size
+	}
+	clear(r.slots[len(kept):]) // drop the references to removed blocks
+	r.slots = kept
+}
+
+// expired reports whether every slot of r expired.
+func (r *memRow) expired(now int64) bool {
+	for _, sl := range r.slots {
+		if sl.expires > now {
+			return false
+		}
+	}
+	return true
+}
+
+// remove drops the slot of group g from the row of k.
+func (c *memCache) remove(h uint64, k Key, g uint32) {
+	sh := c.shard(h)
+	sh.mu.Lock()
+	r := sh.rows[h]
+	if r == nil || !r.is(k) {
+		sh.mu.Unlock()
+		return
+	}
+	before := sh.bytes
+	removedRow := false
+	for s := range r.slots {
+		if r.slots[s].group != g {
+			continue
+		}
+		size := slotOverhead + int64(len(r.slots[s].block))
+		last := len(r.slots) - 1
+		copy(r.slots[s:], r.slots[s+1:])
+		r.slots[last] = memSlot{}
+		r.slots = r.slots[:last]
+		r.size -= size
+		sh.bytes -= size
+		if len(r.slots) == 0 {
+			sh.removeRow(r)
+			removedRow = true
+		}
+		break
+	}
+	delta := sh.bytes - before
+	sh.mu.Unlock()
+	if delta != 0 {
+		c.m.l1Bytes.Add(float64(delta))
+	}
+	if removedRow {
+		c.m.entries.Dec()
+	}
+}
+
+// evict runs the clock until the shard is within its bound, never evicting
+// keep (the row just filled). It returns the rows and bytes evicted.
+func (sh *memShard) evict(keep *memRow, now int64) (n int, bytes int64) {
+	// Each pass of the hand clears every flag it meets, so two passes over
+	// the ring always find a victim; the bound only guards against a bug.
+	for steps := 2*len(sh.rows) + 2; sh.bytes > sh.limit && sh.hand != nil && steps > 0; steps-- {
+		r := sh.hand
+		if r == keep {
+			if r.next == r {
+				break
+			}
+			sh.hand = r.next
+			continue
+		}
+		if r.ref.Load() && !r.expired(now) {
+			r.ref.Store(false)
+			sh.hand = r.next
+			continue
+		}
+		n++
+		bytes += r.size
+		sh.removeRow(r)
+	}
+	return n, bytes
+}
+
+// link puts r in the ring just behind the hand: the hand reaches it last.
+func (sh *memShard) link(r *memRow) {
+	if sh.hand == nil {
+		r.prev, r.next = r, r
+		sh.hand = r
+		return
+	}
+	p := sh.hand.prev
+	p.next, r.prev = r, p
+	r.next, sh.hand.prev = sh.hand, r
+}
+
+// removeRow takes r out of the shard.
+func (sh *memShard) removeRow(r *memRow) {
+	if r.next == r {
+		sh.hand = nil
+	} else {
+		r.prev.next, r.next.prev = r.next, r.prev
+		if sh.hand == r {
+			sh.hand = r.next
+		}
+	}
+	r.prev, r.next = nil, nil
+	delete(sh.rows, r.hash)
+	sh.bytes -= r.size
+}
+
+// absent marks a cached miss in a Read's result until the result is
+// returned, where it becomes nil: a non-nil empty slice, which no block is.
+var absent = make([]byte, 0)
