@@ -28,6 +28,7 @@ type Config struct {
 	GRPC    GRPCConfig    `yaml:"grpc"`
 	Metrics MetricsConfig `yaml:"metrics"`
 	Auth    AuthConfig    `yaml:"auth"`
+	Cache   CacheConfig   `yaml:"cache"`
 	Log     LogConfig     `yaml:"log"`
 	Stores  StoreConfigs  `yaml:"stores"`
 }
@@ -37,6 +38,18 @@ type MetricsConfig struct {
 	// Addr of the HTTP server for /metrics, /healthz and /debug/pprof; empty
 	// turns it off.
 	Addr string `yaml:"addr"`
+}
+
+// CacheConfig sizes the feature servers' cache tiers. Which groups use them,
+// and for how long, is each feature group's cache policy in the registry.
+type CacheConfig struct {
+	// MemoryBytes bounds the L1, uncompressed blocks in memory; 0 turns it off.
+	MemoryBytes int64 `yaml:"memory_bytes"`
+	// DiskDir is where the L2 (Pebble, compressed blocks) lives; empty turns
+	// it off. It is emptied on start.
+	DiskDir string `yaml:"disk_dir"`
+	// DiskBytes bounds the L2.
+	DiskBytes int64 `yaml:"disk_bytes"`
 }
 
 // AuthConfig holds the bearer tokens the gRPC servers accept. With none,
@@ -110,6 +123,7 @@ func defaultConfig() Config {
 		Etcd:    EtcdConfig{Endpoints: []string{"127.0.0.1:2379"}, DialTimeout: 5 * time.Second},
 		GRPC:    GRPCConfig{Addr: "127.0.0.1:7070"},
 		Metrics: MetricsConfig{Addr: "127.0.0.1:9464"},
+		Cache:   CacheConfig{MemoryBytes: 256 << 20, DiskBytes: 4 << 30},
 		Log:     LogConfig{Level: "info", Format: "text"},
 	}
 }
@@ -141,6 +155,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		errs = append(errs, fmt.Errorf("log.format is %q, want text or json", c.Log.Format))
+	}
+	if c.Cache.MemoryBytes < 0 || c.Cache.DiskBytes < 0 || (c.Cache.DiskDir != "" && c.Cache.DiskBytes == 0) {
+		errs = append(errs, fmt.Errorf("cache: sizes must be positive, and disk_bytes set with disk_dir"))
 	}
 	for name, s := range c.Stores {
 		if (s.Redis == nil) == (s.Scylla == nil) {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/topics"
+	"github.com/ofstack/ofs/views"
 	"github.com/ofstack/ofs/views/catalog"
 )
 
@@ -128,4 +129,21 @@ func (rt *runtime) stores(ctx context.Context, grp *errgroup.Group, holder *sche
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// cache opens the feature servers' cache tiers as configured.
+func (rt *runtime) cache() (*views.Cache, error) {
+	opts := []views.CacheOption{
+		views.CacheMemory(rt.cfg.Cache.MemoryBytes),
+		views.CacheRegisterer(rt.metrics),
+		views.CacheLogger(rt.log.With("component", "cache")),
+	}
+	if rt.cfg.Cache.DiskDir != "" {
+		opts = append(opts, views.CacheDisk(rt.cfg.Cache.DiskDir, rt.cfg.Cache.DiskBytes))
+	}
+	c, err := views.NewCache(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	return c, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -14,10 +15,12 @@ import (
 
 	featurev1 "github.com/ofstack/ofs/proto/ofs/feature/v1"
 	registryv1 "github.com/ofstack/ofs/proto/ofs/registry/v1"
+	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/servers"
 	"github.com/ofstack/ofs/servers/feature"
 	registryserver "github.com/ofstack/ofs/servers/registry"
 	"github.com/ofstack/ofs/topics"
+	"github.com/ofstack/ofs/views"
 )
 
 // shutdownGrace bounds how long in-flight calls may finish on SIGTERM.
@@ -71,8 +74,29 @@ func serve(ctx context.Context, rt *runtime) error {
 		return err
 	}
 	defer stores.Close()
-	fsrv := feature.New(holder, func(id string) (feature.Reader, error) { return stores.ForStore(id) },
-		feature.WithLogger(rt.log.With("server", "feature")), feature.WithRegisterer(rt.metrics))
+	cache, err := rt.cache()
+	if err != nil {
+		return err
+	}
+	defer cache.Close()
+	policy := func(id uint32) schema.CachePolicy {
+		if g, ok := holder.Load().FeatureGroupByID(id); ok {
+			return g.Cache
+		}
+		return schema.CachePolicy{}
+	}
+	var tiered sync.Map // views.Store -> *views.TieredReader
+	readers := func(id string) (feature.Reader, error) {
+		st, err := stores.ForStore(id)
+		if err != nil {
+			return nil, err
+		}
+		if r, ok := tiered.Load(st); ok {
+			return r.(*views.TieredReader), nil
+		}
+		r, _ := tiered.LoadOrStore(st, cache.Tiered(st).Reader(policy))
+		return r.(*views.TieredReader), nil
+	}
 
 	scfg := topics.SaramaConfig("ofs-serve")
 	producer, err := sarama.NewSyncProducer(rt.cfg.Kafka.Brokers, scfg)
@@ -86,9 +110,18 @@ func serve(ctx context.Context, rt *runtime) error {
 	}
 	defer consumer.Close()
 
+	fsrv := feature.New(holder, readers, feature.WithLogger(rt.log.With("server", "feature")),
+		feature.WithRegisterer(rt.metrics),
+		feature.WithPersist(producer, rt.names, stores.ForStore, cache))
+
 	reg := registryserver.New(rt.names, holder, producer, rt.log.With("server", "registry"))
 	positioned := make(chan struct{})
 	grp.Go(func() error { return reg.Run(ctx, consumer, func() { close(positioned) }) })
+	following := make(chan struct{})
+	grp.Go(func() error {
+		return feature.FollowInvalidations(ctx, consumer, string(rt.names.Invalidations), cache,
+			rt.log.With("server", "feature"), func() { close(following) })
+	})
 
 	tokens := servers.Tokens{Readers: rt.cfg.Auth.ReaderTokens, Writers: rt.cfg.Auth.WriterTokens,
 		Writing: []string{
@@ -106,6 +139,11 @@ func serve(ctx context.Context, rt *runtime) error {
 	grp.Go(func() error {
 		select {
 		case <-positioned:
+			select {
+			case <-following:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 			health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 			rt.log.Info("serving", "grpc", lis.Addr().String(), "registry_revision", holder.Load().Revision())
 		case <-ctx.Done():
