@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -67,7 +68,7 @@ func (o *benchOptions) register(cmd *cobra.Command) {
 	f.IntVar(&o.conns, "conns", 4, "gRPC connections the requests share")
 	f.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per mode (at most 10 minutes)")
 	f.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured time before each measurement")
-	f.StringVar(&o.mode, "mode", "store", "where blocks are read from: store (Redis on every request)")
+	f.StringVar(&o.mode, "mode", "cache", "where blocks are read from: cache (the L1, warmed with every key first) or store (Redis on every request)")
 }
 
 func (o *benchOptions) args() []string {
@@ -90,6 +91,9 @@ func newBenchRetrieve(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.duration > 10*time.Minute || o.keys < o.batch || o.batch < 1 || o.features < 1 {
 				return usageError{errors.New("need 1 <= batch <= keys, features >= 1, duration <= 10m")}
+			}
+			if o.mode != "cache" && o.mode != "store" {
+				return usageError{fmt.Errorf("--mode %q: cache or store", o.mode)}
 			}
 			return benchRetrieve(cmd.Context(), g, &o)
 		},
@@ -141,15 +145,12 @@ func benchRetrieve(ctx context.Context, g *globals, o *benchOptions) error {
 	reqs := make([]*featurev1.RetrieveRequest, o.concurrency)
 	for w := range rngs {
 		rngs[w] = rand.New(rand.NewPCG(uint64(w), 42))
-		reqs[w] = &featurev1.RetrieveRequest{Entity: "bench_user",
+		reqs[w] = &featurev1.RetrieveRequest{Entity: "bench_user", KeyValues: make([]string, o.batch),
 			Groups: []*featurev1.GroupSelection{{FeatureGroup: "bench_fp32"}}}
-		for range o.batch {
-			reqs[w].Keys = append(reqs[w].Keys, &featurev1.EntityKey{Values: []string{""}})
-		}
 	}
 	fill := func(w int) *featurev1.RetrieveRequest {
-		for _, k := range reqs[w].Keys {
-			k.Values[0] = strconv.Itoa(rngs[w].IntN(o.keys))
+		for i := range reqs[w].KeyValues {
+			reqs[w].KeyValues[i] = strconv.Itoa(rngs[w].IntN(o.keys))
 		}
 		return reqs[w]
 	}
@@ -315,7 +316,22 @@ func benchTarget(ctx context.Context, g *globals, o *benchOptions) error {
 		return err
 	}
 	holder := schema.NewHolder(schema.NewSnapshot(reg))
-	srv := feature.New(holder, func(string) (feature.Reader, error) { return store, nil })
+	var reader feature.Reader = store
+	if o.mode == "cache" {
+		cache, err := views.NewCache(views.CacheMemory(1 << 30))
+		if err != nil {
+			return err
+		}
+		defer cache.Close()
+		tiered := cache.Tiered(store).Reader(func(uint32) schema.CachePolicy {
+			return schema.CachePolicy{L1: true, TTL: time.Hour}
+		})
+		if err := warm(ctx, tiered, o); err != nil {
+			return err
+		}
+		reader = tiered
+	}
+	srv := feature.New(holder, func(string) (feature.Reader, error) { return reader, nil })
 	gs, _ := servers.NewGRPC(slogDiscard())
 	featurev1.RegisterFeatureServiceServer(gs, srv)
 	gs.RegisterService(&echoService, nil)
@@ -323,12 +339,42 @@ func benchTarget(ctx context.Context, g *globals, o *benchOptions) error {
 	if err != nil {
 		return err
 	}
+	if path := os.Getenv("OFS_BENCH_CPUPROFILE"); path != "" { // a profile of the server half, for whoever tunes it
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		go func() {
+			time.Sleep(8 * time.Second)
+			pprof.StopCPUProfile()
+			_ = f.Close()
+		}()
+	}
 	fmt.Fprintf(g.stdout, "READY %s\n", lis.Addr())
 	go func() {
 		<-ctx.Done()
 		gs.Stop()
 	}()
 	return gs.Serve(lis)
+}
+
+// warm reads every key once through the cache, so that every request of
+// the measurement is an L1 hit.
+func warm(ctx context.Context, r feature.Reader, o *benchOptions) error {
+	keys := make([]views.Key, 0, 1000)
+	for k := range o.keys {
+		keys = append(keys, views.Key{Entity: "bench_user", Values: []string{strconv.Itoa(k)}})
+		if len(keys) == cap(keys) || k == o.keys-1 {
+			if _, err := r.Read(ctx, keys, []uint32{1}); err != nil {
+				return fmt.Errorf("warm the cache: %w", err)
+			}
+			keys = keys[:0]
+		}
+	}
+	return nil
 }
 
 // seed writes one block per key, 1000 per Write.

@@ -95,7 +95,7 @@ func (s *Server) retrieve(ctx context.Context, req *featurev1.RetrieveRequest) (
 	if err != nil {
 		return nil, err
 	}
-	keys, err := p.keys(req.GetKeys())
+	keys, err := p.keys(req.GetKeys(), req.GetKeyValues())
 	if err != nil {
 		return nil, err
 	}
@@ -106,8 +106,12 @@ func (s *Server) retrieve(ctx context.Context, req *featurev1.RetrieveRequest) (
 	return s.assemble(p, keys, blocksOf, req.GetTypedValues()), nil
 }
 
-// keys checks the request's keys against the entity and converts them.
-func (p *plan) keys(in []*featurev1.EntityKey) ([]views.Key, error) {
+// keys checks the request's keys, given as messages or in compact form,
+// against the entity and converts them.
+func (p *plan) keys(in []*featurev1.EntityKey, flat []string) ([]views.Key, error) {
+	if len(flat) > 0 {
+		return p.flatKeys(flat, len(in))
+	}
 	if len(in) == 0 || len(in) > MaxKeys {
 		return nil, invalid("a retrieve takes 1 to %d keys, got %d", MaxKeys, len(in))
 	}
@@ -117,6 +121,28 @@ func (p *plan) keys(in []*featurev1.EntityKey) ([]views.Key, error) {
 			return nil, invalid("key %d: %v", i, err)
 		}
 		keys[i] = views.Key{Entity: p.entity.Name, Values: k.GetValues()}
+	}
+	return keys, nil
+}
+
+func (p *plan) flatKeys(flat []string, messages int) ([]views.Key, error) {
+	cols := len(p.entity.Keys)
+	n := len(flat) / cols
+	switch {
+	case messages > 0:
+		return nil, invalid("give the keys as keys or as key_values, not both")
+	case len(flat)%cols != 0:
+		return nil, invalid("%d key_values for entity %q with %d key columns: not a whole number of keys", len(flat), p.entity.Name, cols)
+	case n > MaxKeys:
+		return nil, invalid("a retrieve takes 1 to %d keys, got %d", MaxKeys, n)
+	}
+	keys := make([]views.Key, n)
+	for i := range keys {
+		v := flat[i*cols : (i+1)*cols : (i+1)*cols]
+		if err := p.entity.CheckKey(v); err != nil {
+			return nil, invalid("key %d: %v", i, err)
+		}
+		keys[i] = views.Key{Entity: p.entity.Name, Values: v}
 	}
 	return keys, nil
 }

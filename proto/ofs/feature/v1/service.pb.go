@@ -133,7 +133,12 @@ type RetrieveRequest struct {
 	// Also answer every value as a typed Value per cell (rows[].values). The
 	// dense matrices are always filled; typed values cost an allocation per
 	// cell and are meant for people and scripts, not for model servers.
-	TypedValues   bool `protobuf:"varint,4,opt,name=typed_values,json=typedValues,proto3" json:"typed_values,omitempty"`
+	TypedValues bool `protobuf:"varint,4,opt,name=typed_values,json=typedValues,proto3" json:"typed_values,omitempty"`
+	// The keys in compact form, instead of keys: the values of every key,
+	// row-major (key 0's columns, then key 1's, ...), so len(key_values) is
+	// the number of keys times the entity's key columns. One message instead
+	// of one per key: what the SDKs send.
+	KeyValues     []string `protobuf:"bytes,5,rep,name=key_values,json=keyValues,proto3" json:"key_values,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -194,6 +199,13 @@ func (x *RetrieveRequest) GetTypedValues() bool {
 		return x.TypedValues
 	}
 	return false
+}
+
+func (x *RetrieveRequest) GetKeyValues() []string {
+	if x != nil {
+		return x.KeyValues
+	}
+	return nil
 }
 
 // Column describes one feature of the answer.
@@ -602,12 +614,14 @@ const file_ofs_feature_v1_service_proto_rawDesc = "" +
 	"\x06values\x18\x01 \x03(\tR\x06values\"Q\n" +
 	"\x0eGroupSelection\x12#\n" +
 	"\rfeature_group\x18\x01 \x01(\tR\ffeatureGroup\x12\x1a\n" +
-	"\bfeatures\x18\x02 \x03(\tR\bfeatures\"\xb3\x01\n" +
+	"\bfeatures\x18\x02 \x03(\tR\bfeatures\"\xd2\x01\n" +
 	"\x0fRetrieveRequest\x12\x16\n" +
 	"\x06entity\x18\x01 \x01(\tR\x06entity\x12-\n" +
 	"\x04keys\x18\x02 \x03(\v2\x19.ofs.feature.v1.EntityKeyR\x04keys\x126\n" +
 	"\x06groups\x18\x03 \x03(\v2\x1e.ofs.feature.v1.GroupSelectionR\x06groups\x12!\n" +
-	"\ftyped_values\x18\x04 \x01(\bR\vtypedValues\"\xc5\x01\n" +
+	"\ftyped_values\x18\x04 \x01(\bR\vtypedValues\x12\x1d\n" +
+	"\n" +
+	"key_values\x18\x05 \x03(\tR\tkeyValues\"\xc5\x01\n" +
 	"\x06Column\x12#\n" +
 	"\rfeature_group\x18\x01 \x01(\tR\ffeatureGroup\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12-\n" +
