@@ -137,7 +137,7 @@ func (b *Builder) SetBools(col int, v []bool) {
 func (b *Builder) SetInt64(col int, v int64) {
 	if uint(col) < uint(len(b.scalars)) {
 		if s := b.scalars[col]; isInt(s.typ) {
-			if lo, hi := intRange(s.typ); v >= lo && (v < 0 || uint64(v) <= hi) {
+			if lo, hi := s.typ.IntRange(); v >= lo && (v < 0 || uint64(v) <= hi) {
 				putInt(s.typ, b.head[s.off:], uint64(v))
 				return
 			}
@@ -160,7 +160,7 @@ func (b *Builder) SetInt64s(col int, v []int64) {
 func (b *Builder) SetUint64(col int, v uint64) {
 	if uint(col) < uint(len(b.scalars)) {
 		if s := b.scalars[col]; isInt(s.typ) {
-			if _, hi := intRange(s.typ); v <= hi {
+			if _, hi := s.typ.IntRange(); v <= hi {
 				putInt(s.typ, b.head[s.off:], v)
 				return
 			}

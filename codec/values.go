@@ -13,29 +13,6 @@ import (
 // bytes a value would have. Each works on a whole column: the type switch is
 // paid once per column, not once per element.
 
-// intRange returns the smallest and largest value of an integer type, as
-// int64 for signed types and as uint64 for unsigned ones.
-func intRange(t schema.DataType) (lo int64, hi uint64) {
-	switch t {
-	case schema.Int8:
-		return math.MinInt8, math.MaxInt8
-	case schema.Int16:
-		return math.MinInt16, math.MaxInt16
-	case schema.Int32:
-		return math.MinInt32, math.MaxInt32
-	case schema.Int64:
-		return math.MinInt64, math.MaxInt64
-	case schema.Uint8:
-		return 0, math.MaxUint8
-	case schema.Uint16:
-		return 0, math.MaxUint16
-	case schema.Uint32:
-		return 0, math.MaxUint32
-	default: // Uint64
-		return 0, math.MaxUint64
-	}
-}
-
 func isInt(t schema.DataType) bool { return t.IsSigned() || t.IsUnsigned() }
 
 // putInt writes v, already range-checked, as an integer of type t at b.
@@ -54,7 +31,7 @@ func putInt(t schema.DataType, b []byte, v uint64) {
 
 // encodeInt64s writes v as integers of type t into b (len(b) = len(v)·size).
 func encodeInt64s(t schema.DataType, b []byte, v []int64) error {
-	lo, hi := intRange(t)
+	lo, hi := t.IntRange()
 	size := t.Size()
 	for i, x := range v {
 		if x < lo || x > 0 && uint64(x) > hi {
@@ -67,7 +44,7 @@ func encodeInt64s(t schema.DataType, b []byte, v []int64) error {
 
 // encodeUint64s writes v as integers of type t into b.
 func encodeUint64s(t schema.DataType, b []byte, v []uint64) error {
-	_, hi := intRange(t)
+	_, hi := t.IntRange()
 	size := t.Size()
 	for i, x := range v {
 		if x > hi {

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -110,6 +111,31 @@ func (t DataType) IsSigned() bool { return t >= Int8 && t <= Int64 }
 
 // IsUnsigned reports whether t is an unsigned integer type.
 func (t DataType) IsUnsigned() bool { return t >= Uint8 && t <= Uint64 }
+
+// IntRange returns the smallest and largest value of an integer type, the
+// smallest as an int64 and the largest as a uint64 so that both fit; (0, 0)
+// for the other types.
+func (t DataType) IntRange() (lo int64, hi uint64) {
+	switch t {
+	case Int8:
+		return math.MinInt8, math.MaxInt8
+	case Int16:
+		return math.MinInt16, math.MaxInt16
+	case Int32:
+		return math.MinInt32, math.MaxInt32
+	case Int64:
+		return math.MinInt64, math.MaxInt64
+	case Uint8:
+		return 0, math.MaxUint8
+	case Uint16:
+		return 0, math.MaxUint16
+	case Uint32:
+		return 0, math.MaxUint32
+	case Uint64:
+		return 0, math.MaxUint64
+	}
+	return 0, 0
+}
 
 // IsNumeric reports whether t is an integer or floating-point type.
 func (t DataType) IsNumeric() bool { return t.IsFloat() || t.IsSigned() || t.IsUnsigned() }

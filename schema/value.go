@@ -156,29 +156,6 @@ const (
 	maxFP16    = 65504.0
 )
 
-// Integer ranges of the integer types, as [min, max].
-func intRange(t DataType) (lo int64, hi uint64) {
-	switch t {
-	case Int8:
-		return math.MinInt8, math.MaxInt8
-	case Int16:
-		return math.MinInt16, math.MaxInt16
-	case Int32:
-		return math.MinInt32, math.MaxInt32
-	case Int64:
-		return math.MinInt64, math.MaxInt64
-	case Uint8:
-		return 0, math.MaxUint8
-	case Uint16:
-		return 0, math.MaxUint16
-	case Uint32:
-		return 0, math.MaxUint32
-	case Uint64:
-		return 0, math.MaxUint64
-	}
-	return 0, 0
-}
-
 // ConvertTo returns v in the canonical kind of t, or an error wrapping
 // ErrInvalid when v is not representable in t: out of range (300 for Int8),
 // not integral (1.5 for Int32), of another kind (a string for a number), an
@@ -230,7 +207,7 @@ func (v Value) convert(t DataType) (Value, string) {
 }
 
 func (v Value) convertInt(t DataType, mismatch string) (Value, string) {
-	lo, hi := intRange(t)
+	lo, hi := t.IntRange()
 	outOfRange := fmt.Sprintf("%v is out of the range of %v (%d to %d)", v, t, lo, hi)
 	var (
 		neg bool   // the value is negative

@@ -318,7 +318,7 @@ func protoKind(n protowire.Number) string {
 
 // intKey returns the canonical text of an integer key, range-checked.
 func intKey(col schema.KeyColumn, i int64, unsigned bool, u uint64) (string, *Error) {
-	lo, hi := intRange(col.Type)
+	lo, hi := col.Type.IntRange()
 	switch {
 	case unsigned && u <= hi:
 		return strconv.FormatUint(u, 10), nil

@@ -40,26 +40,6 @@ func elem(c *codec.Column, k int) string {
 	return fmt.Sprintf(" element %d", k)
 }
 
-func intRange(t schema.DataType) (lo int64, hi uint64) {
-	switch t {
-	case schema.Int8:
-		return math.MinInt8, math.MaxInt8
-	case schema.Int16:
-		return math.MinInt16, math.MaxInt16
-	case schema.Int32:
-		return math.MinInt32, math.MaxInt32
-	case schema.Int64:
-		return math.MinInt64, math.MaxInt64
-	case schema.Uint8:
-		return 0, math.MaxUint8
-	case schema.Uint16:
-		return 0, math.MaxUint16
-	case schema.Uint32:
-		return 0, math.MaxUint32
-	}
-	return 0, math.MaxUint64
-}
-
 func isInt(t schema.DataType) bool { return t.IsSigned() || t.IsUnsigned() }
 
 // floatLimit is the largest finite value of a float type.
@@ -97,7 +77,7 @@ func checkFloat(c *codec.Column, k int, f float64) *Error {
 }
 
 func checkInt(c *codec.Column, k int, v int64) *Error {
-	lo, hi := intRange(c.Type)
+	lo, hi := c.Type.IntRange()
 	if v < lo || v > 0 && uint64(v) > hi {
 		return reject(CodeOutOfRange, "feature %q%s: %d is out of the range of %v (%d to %d)", c.Name, elem(c, k), v, c.Type, lo, hi)
 	}
@@ -105,7 +85,7 @@ func checkInt(c *codec.Column, k int, v int64) *Error {
 }
 
 func checkUint(c *codec.Column, k int, v uint64) *Error {
-	lo, hi := intRange(c.Type)
+	lo, hi := c.Type.IntRange()
 	if v > hi {
 		return reject(CodeOutOfRange, "feature %q%s: %d is out of the range of %v (%d to %d)", c.Name, elem(c, k), v, c.Type, lo, hi)
 	}
