@@ -23,6 +23,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ofstack/ofs/topics"
 )
 
 // The environment keys, as written by deploy/dev/*.sh.
@@ -172,4 +174,25 @@ func Tool(tb testing.TB, name string) string {
 		return ""
 	}
 	return path
+}
+
+// Topics creates the topics of an installation of the test's own (under
+// Name) on the dev Kafka, with featurePartitions partitions of the features
+// topic, and returns their names and the brokers.
+func Topics(tb testing.TB, featurePartitions int32) (topics.Names, []string) {
+	tb.Helper()
+	brokers := Kafka(tb)
+	names, err := topics.For(Name(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	admin, err := topics.NewAdmin(brokers)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer admin.Close()
+	if err := topics.Ensure(admin, names.Specs(topics.Layout{FeaturePartitions: featurePartitions})); err != nil {
+		tb.Fatal(err)
+	}
+	return names, brokers
 }

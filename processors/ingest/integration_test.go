@@ -79,22 +79,10 @@ func testRegistry(t testing.TB, extra ...schema.Command) *schema.Registry {
 
 func setup(t testing.TB, partitions int32, extra ...schema.Command) *env {
 	t.Helper()
-	brokers := testenv.Kafka(t)
+	names, brokers := testenv.Topics(t, partitions)
+	name := names.Prefix
 	endpoints := testenv.Etcd(t)
 	redisAddr := testenv.Redis(t)
-	name := testenv.Name(t)
-	names, err := topics.For(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := topics.NewAdmin(brokers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if err := topics.Ensure(admin, names.Specs(topics.Layout{FeaturePartitions: partitions})); err != nil {
-		t.Fatal(err)
-	}
 
 	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second})
 	if err != nil {

@@ -65,22 +65,10 @@ func snapshotRedis(t *testing.T, rdb *redis.Client, prefix string) map[string]st
 }
 
 func TestReplayIntoFreshStoreEqualsLive(t *testing.T) {
-	brokers := testenv.Kafka(t)
+	names, brokers := testenv.Topics(t, 3)
+	name := names.Prefix
 	rdb := redis.NewClient(&redis.Options{Addr: testenv.Redis(t)})
 	t.Cleanup(func() { _ = rdb.Close() })
-	name := testenv.Name(t)
-	names, err := topics.For(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := topics.NewAdmin(brokers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if err := topics.Ensure(admin, names.Specs(topics.Layout{FeaturePartitions: 3})); err != nil {
-		t.Fatal(err)
-	}
 	holder := schema.NewHolder(schema.NewSnapshot(registry(t)))
 	open := func(prefix string) *views.Redis {
 		s, err := views.NewRedis(rdb, views.RedisPrefix(prefix))
@@ -135,7 +123,7 @@ func TestReplayIntoFreshStoreEqualsLive(t *testing.T) {
 			t.Errorf("ingest: %v", err)
 		}
 	}()
-	waitCommitted(t, admin, brokers, names)
+	waitCommitted(t, brokers, names)
 	liveKV := snapshotRedis(t, rdb, livePrefix)
 	if len(liveKV) != 600 {
 		t.Fatalf("ingest wrote %d blocks, want 600", len(liveKV))
@@ -171,8 +159,13 @@ func TestReplayIntoFreshStoreEqualsLive(t *testing.T) {
 // waitCommitted waits until the ingest group has committed every partition
 // of the features topic to its end: the ingest processor commits only what
 // the store has acknowledged.
-func waitCommitted(t *testing.T, admin sarama.ClusterAdmin, brokers []string, names topics.Names) {
+func waitCommitted(t *testing.T, brokers []string, names topics.Names) {
 	t.Helper()
+	admin, err := topics.NewAdmin(brokers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
 	client, err := sarama.NewClient(brokers, topics.SaramaConfig("replay-test-offsets"))
 	if err != nil {
 		t.Fatal(err)

@@ -79,22 +79,10 @@ func cachedServer(t *testing.T, ctx context.Context, brokers []string, names top
 }
 
 func TestPersistIsVisibleOnEveryServer(t *testing.T) {
-	brokers := testenv.Kafka(t)
+	names, brokers := testenv.Topics(t, 2)
+	name := names.Prefix
 	rdb := redis.NewClient(&redis.Options{Addr: testenv.Redis(t)})
 	t.Cleanup(func() { _ = rdb.Close() })
-	name := testenv.Name(t)
-	names, err := topics.For(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := topics.NewAdmin(brokers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if err := topics.Ensure(admin, names.Specs(topics.Layout{FeaturePartitions: 2})); err != nil {
-		t.Fatal(err)
-	}
 	store, err := views.NewRedis(rdb, views.RedisPrefix(name+":"))
 	if err != nil {
 		t.Fatal(err)

@@ -69,23 +69,10 @@ func startProcessor(t *testing.T, ctx context.Context, brokers []string, names t
 
 func setup(t *testing.T) *env {
 	t.Helper()
-	brokers := testenv.Kafka(t)
+	names, brokers := testenv.Topics(t, 1)
 	endpoints := testenv.Etcd(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-
-	names, err := topics.For(testenv.Name(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := topics.NewAdmin(brokers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	if err := topics.Ensure(admin, names.Specs(topics.Layout{FeaturePartitions: 1})); err != nil {
-		t.Fatal(err)
-	}
 	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
