@@ -20,7 +20,12 @@ require (
 	google.golang.org/protobuf v1.36.12
 )
 
-require github.com/mitchellh/colorstring v0.0.0-20190213212951-d06e56a500db // indirect
+require (
+	github.com/mitchellh/colorstring v0.0.0-20190213212951-d06e56a500db // indirect
+	github.com/twmb/franz-go v1.21.7 // indirect
+	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260515175617-8268a5d078c0 // indirect
+	github.com/twmb/franz-go/pkg/kmsg v1.14.0 // indirect
+)
 
 require (
 	cel.dev/expr v0.25.3 // indirect

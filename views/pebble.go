@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -27,9 +28,13 @@ type Pebble struct {
 	mu sync.Mutex // serializes writes: read-compare-write per key
 }
 
-// OpenPebble opens (creating if needed) the store in dir.
-func OpenPebble(dir string) (*Pebble, error) {
-	db, err := pebble.Open(dir, &pebble.Options{})
+// OpenPebble opens (creating if needed) the store in dir; Pebble's own
+// messages go to log (informational ones at Debug).
+func OpenPebble(dir string, log *slog.Logger) (*Pebble, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	db, err := pebble.Open(dir, &pebble.Options{Logger: storeLogger{log.With("store", dir)}})
 	if err != nil {
 		return nil, fmt.Errorf("views: open pebble store in %s: %w", dir, err)
 	}
@@ -121,3 +126,24 @@ func (p *Pebble) Read(ctx context.Context, keys []Key, groups []uint32) ([][]byt
 
 // Close closes the database.
 func (p *Pebble) Close() error { return p.db.Close() }
+
+// storeLogger sends Pebble's messages to a slog.Logger.
+type storeLogger struct{ l *slog.Logger }
+
+func (s storeLogger) Infof(format string, args ...any) {
+	if s.l.Enabled(context.Background(), slog.LevelDebug) {
+		s.l.Debug("pebble: " + fmt.Sprintf(format, args...))
+	}
+}
+
+func (s storeLogger) Errorf(format string, args ...any) {
+	s.l.Error("pebble: " + fmt.Sprintf(format, args...))
+}
+
+// Fatalf logs and panics: the store cannot go on, and unlike the cache's L2
+// it has no degraded mode to fall back to.
+func (s storeLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	s.l.Error("pebble: " + msg)
+	panic("views: pebble store: " + msg)
+}

@@ -7,7 +7,7 @@ import (
 
 // The embedded store passes the suite every store passes.
 func TestPebbleStore(t *testing.T) {
-	p, err := OpenPebble(t.TempDir())
+	p, err := OpenPebble(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -20,7 +20,7 @@ func TestPebbleStore(t *testing.T) {
 }
 
 func TestPebbleLaterBlockInOneBatchWins(t *testing.T) {
-	p, err := OpenPebble(t.TempDir())
+	p, err := OpenPebble(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

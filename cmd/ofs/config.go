@@ -96,6 +96,14 @@ type StoreConfigs map[string]StoreConfig
 type StoreConfig struct {
 	Redis  *RedisConfig  `yaml:"redis,omitempty"`
 	Scylla *ScyllaConfig `yaml:"scylla,omitempty"`
+	// Pebble is a store embedded in the process (views.Pebble), standing in
+	// for a store of any kind: for `ofs dev` and single-process setups.
+	Pebble *PebbleConfig `yaml:"pebble,omitempty"`
+}
+
+// PebbleConfig places an embedded store.
+type PebbleConfig struct {
+	Dir string `yaml:"dir"`
 }
 
 // RedisConfig connects to Redis or Dragonfly: one address for a standalone
@@ -160,8 +168,17 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("cache: sizes must be positive, and disk_bytes set with disk_dir"))
 	}
 	for name, s := range c.Stores {
-		if (s.Redis == nil) == (s.Scylla == nil) {
-			errs = append(errs, fmt.Errorf("stores.%s: set exactly one of redis or scylla", name))
+		set := 0
+		for _, on := range []bool{s.Redis != nil, s.Scylla != nil, s.Pebble != nil} {
+			if on {
+				set++
+			}
+		}
+		if set != 1 {
+			errs = append(errs, fmt.Errorf("stores.%s: set exactly one of redis, scylla or pebble", name))
+		}
+		if s.Pebble != nil && s.Pebble.Dir == "" {
+			errs = append(errs, fmt.Errorf("stores.%s.pebble.dir is empty", name))
 		}
 		if s.Redis != nil && len(s.Redis.Addrs) == 0 {
 			errs = append(errs, fmt.Errorf("stores.%s.redis.addrs is empty", name))

@@ -77,6 +77,11 @@ func readRegistryFile(path string) (*registryFile, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseRegistryFile(path, b)
+}
+
+// parseRegistryFile parses the registry file named path whose content is b.
+func parseRegistryFile(path string, b []byte) (*registryFile, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	var f registryFile

@@ -78,6 +78,8 @@ func (s *storeSet) Connection(name string, kind schema.StoreKind) (views.Store, 
 		err error
 	)
 	switch {
+	case c.Pebble != nil:
+		st, err = openEmbedded(c.Pebble.Dir, s.log)
 	case c.Redis != nil && (kind == schema.Redis || kind == schema.Dragonfly):
 		opts := []views.RedisOption{}
 		if c.Redis.KeyPrefix != "" {
@@ -128,4 +130,48 @@ func (s *storeSet) Close() error {
 		errs = append(errs, st.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// embedded shares the embedded stores of a process among its storeSets (the
+// server's and the ingest processor's in `ofs dev`): Pebble locks its
+// folder, so each is opened once and closed with its last user.
+var embedded struct {
+	sync.Mutex
+	open map[string]*sharedPebble
+}
+
+type sharedPebble struct {
+	*views.Pebble
+	dir  string
+	refs int
+}
+
+func openEmbedded(dir string, log *slog.Logger) (views.Store, error) {
+	embedded.Lock()
+	defer embedded.Unlock()
+	if embedded.open == nil {
+		embedded.open = map[string]*sharedPebble{}
+	}
+	if p, ok := embedded.open[dir]; ok {
+		p.refs++
+		return p, nil
+	}
+	st, err := views.OpenPebble(dir, log)
+	if err != nil {
+		return nil, err
+	}
+	p := &sharedPebble{Pebble: st, dir: dir, refs: 1}
+	embedded.open[dir] = p
+	return p, nil
+}
+
+// Close closes the store when its last user does.
+func (p *sharedPebble) Close() error {
+	embedded.Lock()
+	defer embedded.Unlock()
+	if p.refs--; p.refs > 0 {
+		return nil
+	}
+	delete(embedded.open, p.dir)
+	return p.Pebble.Close()
 }

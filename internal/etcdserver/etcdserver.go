@@ -21,6 +21,7 @@ type Config struct {
 	ClientAddr string        // host:port for clients, default 127.0.0.1:2379
 	PeerAddr   string        // host:port for the raft peer listener, default 127.0.0.1:2380
 	LogLevel   string        // etcd's zap level: debug, info, warn, error; default warn
+	LogFile    string        // where etcd logs; default stderr
 	StartLimit time.Duration // how long Start waits for readiness, default 60s
 }
 
@@ -55,6 +56,9 @@ func Start(cfg Config) (*Server, error) {
 	ec.Name = "ofs"
 	ec.Dir = cfg.Dir
 	ec.LogLevel = cfg.LogLevel
+	if cfg.LogFile != "" {
+		ec.LogOutputs = []string{cfg.LogFile}
+	}
 	client := url.URL{Scheme: "http", Host: cfg.ClientAddr}
 	peer := url.URL{Scheme: "http", Host: cfg.PeerAddr}
 	ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
