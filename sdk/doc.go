@@ -1,0 +1,32 @@
+// Package sdk is the Go client of ofs: it reads features from the feature
+// servers, writes rows through them, publishes feature events to Kafka in
+// batches, and applies and reads registry objects.
+//
+// A Client holds one gRPC connection, shared by every call and safe for
+// concurrent use; dial it once per process:
+//
+//	c, err := sdk.Dial("features.internal:7070", sdk.WithToken(token))
+//	if err != nil { ... }
+//	defer c.Close()
+//	res, err := c.Retrieve(ctx, sdk.RetrieveRequest{
+//		Entity: "user",
+//		Keys:   [][]string{{"42"}, {"43"}},
+//		Groups: []sdk.Group{{Name: "user_activity", Features: []string{"clicks_1h", "ctr_1h"}}},
+//	})
+//	if err != nil { ... }
+//	ctr, _ := res.Index("ctr_1h")
+//	for row := range res.Len() {
+//		fmt.Println(res.Found(row, 0), res.Float32(row, ctr))
+//	}
+//	data, rows, width := res.Float32Matrix() // a view of the answer, not a copy
+//
+// Calls fail with UNAVAILABLE when a server or its store cannot be reached;
+// the client retries those, and only those, with exponential backoff and
+// jitter, within the caller's deadline (see WithRetry).
+//
+// A Publisher produces feature events to the features topic without waiting
+// for each: Publish queues, Flush waits for every queued event to be
+// acknowledged by Kafka. The ingest processor then writes them into the
+// stores, so a published row becomes readable shortly after, not at once;
+// Client.Persist is the synchronous write.
+package sdk
