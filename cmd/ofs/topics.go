@@ -10,31 +10,6 @@ import (
 	"github.com/ofstack/ofs/topics"
 )
 
-// kafkaFlags are the flags of every subcommand that talks to Kafka.
-type kafkaFlags struct {
-	brokers string
-	prefix  string
-}
-
-func (k *kafkaFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&k.brokers, "brokers", envOr("OFS_KAFKA_BROKERS", "127.0.0.1:9092"),
-		"comma-separated Kafka bootstrap brokers (env OFS_KAFKA_BROKERS)")
-	cmd.Flags().StringVar(&k.prefix, "prefix", envOr("OFS_PREFIX", topics.DefaultPrefix),
-		"prefix of every topic and group name (env OFS_PREFIX)")
-}
-
-func (k *kafkaFlags) names() (topics.Names, []string, error) {
-	n, err := topics.For(k.prefix)
-	if err != nil {
-		return topics.Names{}, nil, usageError{err}
-	}
-	b := splitList(k.brokers)
-	if len(b) == 0 {
-		return topics.Names{}, nil, usageError{fmt.Errorf("--brokers is empty")}
-	}
-	return n, b, nil
-}
-
 func newTopics(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "topics",
@@ -45,23 +20,25 @@ func newTopics(g *globals) *cobra.Command {
 }
 
 func newTopicsEnsure(g *globals) *cobra.Command {
-	var kf kafkaFlags
-	var layout topics.Layout
+	var cf configFlags
 	cmd := &cobra.Command{
 		Use:   "ensure",
 		Short: "Create the topics that do not exist and check those that do",
-		Args:  cobra.NoArgs,
+		Long: "Create the topics of the configured prefix that do not exist, with the partitions and\n" +
+			"settings of the configuration (kafka.feature_partitions, kafka.replication), and check\n" +
+			"the partition count of those that do. Every ofs process does this when it starts.",
+		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			names, brokers, err := kf.names()
+			cfg, err := cf.Load()
 			if err != nil {
 				return err
 			}
-			admin, err := topics.NewAdmin(brokers)
+			admin, err := topics.NewAdmin(cfg.Kafka.Brokers)
 			if err != nil {
 				return err
 			}
 			defer admin.Close()
-			specs := names.Specs(layout)
+			specs := cfg.Names().Specs(cfg.Layout())
 			if err := topics.Ensure(admin, specs); err != nil {
 				return err
 			}
@@ -71,24 +48,23 @@ func newTopicsEnsure(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	kf.register(cmd)
-	cmd.Flags().Int32Var(&layout.FeaturePartitions, "feature-partitions", 12, "partitions of the features topic")
-	cmd.Flags().Int16Var(&layout.Replication, "replication", -1, "replication factor (-1: the broker's default)")
+	cf.register(cmd, false)
 	return cmd
 }
 
 func newTopicsList(g *globals) *cobra.Command {
-	var kf kafkaFlags
+	var cf configFlags
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the topics of ofs with their partitions and cleanup policy",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			names, brokers, err := kf.names()
+			cfg, err := cf.Load()
 			if err != nil {
 				return err
 			}
-			admin, err := topics.NewAdmin(brokers)
+			names := cfg.Names()
+			admin, err := topics.NewAdmin(cfg.Kafka.Brokers)
 			if err != nil {
 				return err
 			}
@@ -117,6 +93,6 @@ func newTopicsList(g *globals) *cobra.Command {
 			return w.Flush()
 		},
 	}
-	kf.register(cmd)
+	cf.register(cmd, false)
 	return cmd
 }
