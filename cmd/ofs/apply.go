@@ -30,12 +30,17 @@ func (d *dialFlags) register(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&d.timeout, "timeout", time.Minute, "deadline of the whole call")
 }
 
-func (d *dialFlags) registry() (registryv1.RegistryServiceClient, io.Closer, error) {
+// registry calls f with a RegistryService client of the server and a context
+// bounded by --timeout.
+func (d *dialFlags) registry(ctx context.Context, f func(context.Context, registryv1.RegistryServiceClient) error) error {
 	conn, err := grpc.NewClient(d.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect to %s: %w", d.addr, err)
+		return fmt.Errorf("connect to %s: %w", d.addr, err)
 	}
-	return registryv1.NewRegistryServiceClient(conn), conn, nil
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	return f(ctx, registryv1.NewRegistryServiceClient(conn))
 }
 
 func newApply(g *globals) *cobra.Command {
@@ -64,14 +69,9 @@ func newApply(g *globals) *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			client, conn, err := df.registry()
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), df.timeout)
-			defer cancel()
-			return applyFile(ctx, g.stdout, client, file, cmds, dryRun)
+			return df.registry(cmd.Context(), func(ctx context.Context, client registryv1.RegistryServiceClient) error {
+				return applyFile(ctx, g.stdout, client, file, cmds, dryRun)
+			})
 		},
 	}
 	df.register(cmd)
