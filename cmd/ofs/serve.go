@@ -128,7 +128,7 @@ func serve(ctx context.Context, rt *runtime) error {
 			featurev1.FeatureService_Persist_FullMethodName,
 			registryv1.RegistryService_Apply_FullMethodName,
 		}}
-	gs, health := servers.NewGRPC(rt.log, tokens.Options()...)
+	gs, health := servers.NewGRPC(rt.log, append(servers.Metrics(rt.metrics), tokens.Options()...)...)
 	registryv1.RegisterRegistryServiceServer(gs, reg)
 	featurev1.RegisterFeatureServiceServer(gs, fsrv)
 	lis, err := net.Listen("tcp", rt.cfg.GRPC.Addr)
