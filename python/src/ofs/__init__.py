@@ -1,0 +1,20 @@
+"""ofs: the Python SDK of the ofs online feature store.
+
+- :class:`Client` reads features over gRPC (:meth:`Client.retrieve`, into
+  numpy arrays or a pandas DataFrame built from the answer's dense matrices)
+  and writes rows synchronously (:meth:`Client.persist`).
+- :func:`publish` produces the rows of a pandas DataFrame as feature events
+  to the Kafka features topic, for batch jobs.
+- :func:`feature_key` is the Kafka message key of a feature event, as Go's
+  ``topics.FeatureKey`` builds it.
+
+The generated protobuf and gRPC modules are in :mod:`ofs._proto` (see
+``python/generate.sh``).
+"""
+
+from ofs._client import Client, OfsError, RetrieveResult
+from ofs._keys import feature_key
+from ofs._publish import publish
+
+__all__ = ["Client", "OfsError", "RetrieveResult", "feature_key", "publish"]
+__version__ = "0.1.0"
