@@ -229,8 +229,9 @@ func (w *writer) add(ctx context.Context, row events.Row) error {
 		ttl = max(time.Duration(row.Expiry-time.Now().UnixMicro())*time.Microsecond, time.Millisecond)
 	}
 	w.pending[store] = append(w.pending[store], views.Block{
-		Key:   views.Key{Entity: row.Key.Entity, Values: append([]string(nil), row.Key.Values...)},
-		Group: row.Group.ID, Data: append([]byte(nil), row.Block...), EventTime: row.EventTime, TTL: ttl,
+		// The decoder gives every row key values of its own; only the block
+		// lives in a buffer that the next event reuses.
+		Key: row.Key, Group: row.Group.ID, Data: append([]byte(nil), row.Block...), EventTime: row.EventTime, TTL: ttl,
 	})
 	w.n++
 	if w.n >= w.size {

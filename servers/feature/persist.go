@@ -76,7 +76,8 @@ func (s *Server) doPersist(ctx context.Context, req *featurev1.PersistRequest) (
 	msgs := make([]*sarama.ProducerMessage, n)
 	blocks := make([]views.Block, n)
 	inv := &featurev1.Invalidation{Keys: make([]*featurev1.InvalidatedKey, n)}
-	var arena []byte
+	var arena []byte       // every row's block, back to back
+	ends := make([]int, n) // where each row's block ends in arena
 	for i, row := range req.GetRows() {
 		ev := proto.CloneOf(row)
 		switch {
@@ -98,12 +99,11 @@ func (s *Server) doPersist(ctx context.Context, req *featurev1.PersistRequest) (
 		if err != nil {
 			return nil, fmt.Errorf("row %d: %w", i, err)
 		}
-		start := len(arena)
 		r, out, err := dec.Decode(snap, events.Message{Value: value, ContentType: topics.ContentTypeProtobuf}, arena)
 		if err != nil {
 			return nil, invalid("row %d: %v", i, err)
 		}
-		arena = out
+		arena, ends[i] = out, len(out)
 		msgs[i] = &sarama.ProducerMessage{Topic: string(p.names.Features), Key: sarama.StringEncoder(r.KafkaKey()),
 			Value: sarama.ByteEncoder(value), Timestamp: ev.GetEventTime().AsTime(),
 			Headers: []sarama.RecordHeader{{Key: []byte(topics.HeaderContentType), Value: []byte(topics.ContentTypeProtobuf)}}}
@@ -112,16 +112,14 @@ func (s *Server) doPersist(ctx context.Context, req *featurev1.PersistRequest) (
 			ttl = max(time.Duration(r.Expiry-s.now().UnixMicro())*time.Microsecond, time.Millisecond)
 		}
 		blocks[i] = views.Block{Key: r.Key, Group: g.ID, EventTime: r.EventTime, TTL: ttl}
-		blocks[i].Data = arena[start:len(arena):len(arena)]
 		inv.Keys[i] = &featurev1.InvalidatedKey{Entity: g.Entity, KeyValues: r.Key.Values, FeatureGroupIds: []uint32{g.ID}}
 	}
-	// The arena may have moved while it grew: point the blocks at its final
-	// memory.
-	off := 0
-	for i := range blocks {
-		l := len(blocks[i].Data)
-		blocks[i].Data = arena[off : off+l : off+l]
-		off += l
+	// The arena may have moved while it grew: the blocks point into its
+	// final memory.
+	start := 0
+	for i, end := range ends {
+		blocks[i].Data = arena[start:end:end]
+		start = end
 	}
 
 	// 1. The log: replay and the ingest processors see the rows.
