@@ -101,9 +101,42 @@ func counterValue(reg *prometheus.Registry, name string) float64 {
 	return 0
 }
 
+// lag is the sum of ofs_ingest_lag_messages over the partitions, or -1
+// when no partition reports one.
+func lag(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "ofs_ingest_lag_messages" {
+			sum := 0.0
+			for _, m := range mf.GetMetric() {
+				sum += m.GetGauge().GetValue()
+			}
+			return sum
+		}
+	}
+	return -1
+}
+
+func histogramCount(reg *prometheus.Registry, name string) uint64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return 0
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	return 0
+}
+
 // TestRedisOutage: Redis is killed during ingest and started again 10 s
 // later; the processor waits and retries, and every event is stored with
-// its values.
+// its values. The lag metric shows the events not stored during the outage.
 func TestRedisOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a redis-server: not run with -short")
@@ -144,10 +177,16 @@ func TestRedisOutage(t *testing.T) {
 	if got := written(reg); got >= 10000 {
 		t.Fatalf("%v rows acknowledged while Redis was down", got)
 	}
+	// Read but not stored counts as behind: the lag is the whole second half.
+	eventually(t, 10*time.Second, "a lag of the 5000 events not stored", func() bool { return lag(t, reg) == 5000 })
 	time.Sleep(time.Until(down.Add(10 * time.Second))) // the outage lasts 10 s
 	startRedis(t, dir, port)
 
 	eventually(t, 2*time.Minute, "all 10000 rows written", func() bool { return written(reg) >= 10000 })
+	eventually(t, 10*time.Second, "no lag", func() bool { return lag(t, reg) == 0 })
+	if n := histogramCount(reg, "ofs_ingest_event_age_seconds"); n != 10000 {
+		t.Errorf("ofs_ingest_event_age_seconds counts %d events, want 10000", n)
+	}
 	ids := make([]int64, 10000)
 	for i := range ids {
 		ids[i] = int64(i)

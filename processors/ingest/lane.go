@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lovoo/goka"
@@ -39,6 +40,10 @@ type lane struct {
 	ctx       context.Context
 	dec       *events.Decoder // callback goroutine only
 	scratch   []byte          // callback goroutine only: the block being decoded
+
+	// next is the offset after the last message committed; before the
+	// first commit, the offset of the first message (-1 before that).
+	next atomic.Int64
 
 	// The last registry sync of this lane (callback goroutine only).
 	syncedRev uint64
@@ -109,6 +114,7 @@ func newLane(ctx context.Context, p *Processor, partition int32) *lane {
 		commits:   make(chan *flushed, 4),
 		free:      make(chan *batch, 8),
 	}
+	ln.next.Store(-1)
 	go ln.flushLoop()
 	go ln.commitLoop()
 	go ln.watch()
@@ -131,6 +137,9 @@ func (ln *lane) watch() {
 // is not a valid event goes to the dead letters from the callback, and
 // commits in its turn.
 func (ln *lane) add(ctx goka.Context, src source, done func(error)) {
+	if ln.next.Load() < 0 {
+		ln.next.Store(src.offset) // only this goroutine stores before the first commit
+	}
 	row, st, rej := ln.decode(src)
 	if rej == errStopped {
 		ln.mu.Lock()
@@ -335,8 +344,15 @@ func (ln *lane) commitLoop() {
 				ln.p.log.Error("ingest partition failed; nothing after it is committed", "partition", ln.partition, "err", err)
 			}
 		}
+		now := ln.p.now()
 		for _, e := range f.b.entries {
 			e.done(err)
+			if err == nil {
+				ln.p.metrics.eventAge.Observe(max(now.Sub(e.src.timestamp).Seconds(), 0))
+			}
+		}
+		if n := len(f.b.entries); err == nil && n > 0 {
+			ln.next.Store(f.b.entries[n-1].src.offset + 1)
 		}
 		ln.recycle(f.b)
 	}

@@ -14,6 +14,7 @@ type metrics struct {
 	written      prometheus.Counter
 	retries      prometheus.Counter
 	flushSeconds prometheus.Histogram
+	eventAge     prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -35,8 +36,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "Time to write one batch into its stores, retries included.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}),
+		eventAge: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "ofs_ingest_event_age_seconds",
+			Help: "Time from a feature event's Kafka timestamp to its offset's commit, after its block was stored " +
+				"(or it was dead-lettered): how fresh the online store is.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 18), // 1 ms to 131 s
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.rejected, m.written, m.retries, m.flushSeconds} {
+	for _, c := range []prometheus.Collector{m.rejected, m.written, m.retries, m.flushSeconds, m.eventAge} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("ingest: register metrics: %w", err)
 		}

@@ -106,6 +106,7 @@ type Processor struct {
 	now          func() time.Time
 
 	metrics *metrics
+	lag     *lagCollector
 	layouts blocks.Cache
 	out     goka.Producer // dead letters and invalidations emitted by flushes
 
@@ -243,6 +244,10 @@ func New(brokers []string, names topics.Names, holder *schema.Holder, stores Sto
 		return nil, err
 	}
 	p.metrics = m
+	p.lag = newLagCollector(p)
+	if err := p.reg.Register(p.lag); err != nil {
+		return nil, fmt.Errorf("ingest: register metrics: %w", err)
+	}
 	return p, nil
 }
 
@@ -267,6 +272,7 @@ func (p *Processor) Run(ctx context.Context) error {
 		return fmt.Errorf("ingest: producer: %w", err)
 	}
 	p.out = out
+	defer p.lag.close()
 	defer func() {
 		if err := out.Close(); err != nil {
 			p.log.Warn("closing the ingest producer", "err", err)
