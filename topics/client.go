@@ -24,6 +24,10 @@ func SaramaConfig(clientID string) *sarama.Config {
 	cfg.Producer.Retry.Max = 10
 	cfg.Producer.Retry.Backoff = 250 * time.Millisecond
 	cfg.Producer.Compression = sarama.CompressionZSTD
+	// Keys go where Kafka's Java client, Spark's Kafka sink and librdkafka
+	// with partitioner=murmur2_random put them (murmur2), not where sarama's
+	// default FNV-1a hash would: one key, one partition, whoever produced it.
+	cfg.Producer.Partitioner = sarama.NewMurmur2Partitioner
 	// goka's defaults hold a message up to 100 ms to fill a batch: a
 	// synchronous write (Persist, a registry command) would wait that long.
 	// Without flush triggers sarama sends at once, and batches still form

@@ -177,7 +177,7 @@ Next steps:
   Kafka (in process; kcat works):  %[1]s
     kcat -b %[1]s -L
     echo 'user/user_activity/7|{"entity":"user","keys":{"user_id":7},"feature_group":"user_activity","values":{"clicks_1h":12}}' \
-      | kcat -b %[1]s -t %[2]s -P -K'|'
+      | kcat -b %[1]s -t %[2]s -P -K'|' -X partitioner=murmur2_random
   gRPC (FeatureService, RegistryService; reflection on):  %[3]s
     grpcurl -plaintext -d '{"entity":"user","key_values":["7"],"groups":[{"feature_group":"user_activity"}],"typed_values":true}' \
       %[3]s ofs.feature.v1.FeatureService/Retrieve

@@ -81,7 +81,7 @@ func TestDevDemoAndKcat(t *testing.T) {
 	}
 
 	event := `user/user_activity/7|{"entity":"user","keys":{"user_id":7},"feature_group":"user_activity","values":{"clicks_1h":12}}` + "\n"
-	produce := exec.Command(kcat, "-b", kafka, "-t", "ofs.features", "-P", "-K", "|")
+	produce := exec.Command(kcat, "-b", kafka, "-t", "ofs.features", "-P", "-K", "|", "-X", "partitioner=murmur2_random")
 	produce.Stdin = strings.NewReader(event)
 	if b, err := produce.CombinedOutput(); err != nil {
 		t.Fatalf("kcat: %v\n%s", err, b)

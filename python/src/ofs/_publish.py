@@ -124,6 +124,9 @@ def publish(
         "acks": "all",
         "enable.idempotence": True,
         "compression.type": "lz4",
+        # Kafka's Java partitioner (murmur2), as every ofs producer and Spark
+        # use, rather than librdkafka's CRC32 default: one key, one partition.
+        "partitioner": "murmur2_random",
         "message.timeout.ms": int(timeout * 1000),
     }
     conf.update(config or {})
