@@ -21,7 +21,7 @@ func TestKeysLandWhereOtherClientsPutThem(t *testing.T) {
 	names, brokers := testenv.Topics(t, 12)
 	topic := string(names.Features)
 
-	var keys []string
+	keys := make([]string, 0, 202)
 	for i := range 200 {
 		keys = append(keys, topics.FeatureKey("user", "user_profile", strconv.Itoa(i)))
 	}
