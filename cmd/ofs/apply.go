@@ -7,41 +7,14 @@ import (
 	"io"
 	"os"
 	"os/user"
-	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	registryv1 "github.com/ofstack/ofs/proto/ofs/registry/v1"
 )
 
 // errRejected is returned when the registry refused part of a file.
 var errRejected = errors.New("the registry rejected the change")
-
-// dialFlags are the flags of the subcommands that call a running server.
-type dialFlags struct {
-	addr    string
-	timeout time.Duration
-}
-
-func (d *dialFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&d.addr, "addr", envOr("OFS_GRPC_ADDR", "127.0.0.1:7070"), "address of an ofs server (env OFS_GRPC_ADDR)")
-	cmd.Flags().DurationVar(&d.timeout, "timeout", time.Minute, "deadline of the whole call")
-}
-
-// registry calls f with a RegistryService client of the server and a context
-// bounded by --timeout.
-func (d *dialFlags) registry(ctx context.Context, f func(context.Context, registryv1.RegistryServiceClient) error) error {
-	conn, err := grpc.NewClient(d.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return fmt.Errorf("connect to %s: %w", d.addr, err)
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(ctx, d.timeout)
-	defer cancel()
-	return f(ctx, registryv1.NewRegistryServiceClient(conn))
-}
 
 func newApply(g *globals) *cobra.Command {
 	var (

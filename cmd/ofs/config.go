@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ofstack/ofs/internal/tlsconf"
 	"github.com/ofstack/ofs/topics"
 	"github.com/ofstack/ofs/views/catalog"
 )
@@ -79,6 +80,11 @@ type EtcdConfig struct {
 // GRPCConfig says where the gRPC servers listen.
 type GRPCConfig struct {
 	Addr string `yaml:"addr"`
+	// TLS serves TLS with cert_file and key_file (read again when they
+	// change, so a rotated certificate needs no restart); ca_file also
+	// requires every client to present a certificate it signed (mutual TLS).
+	// Without it the servers speak plain text.
+	TLS tlsconf.Files `yaml:"tls"`
 }
 
 // LogConfig sets the log level and format.

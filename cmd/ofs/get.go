@@ -9,15 +9,11 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	featurev1 "github.com/ofstack/ofs/proto/ofs/feature/v1"
@@ -31,7 +27,6 @@ type getOptions struct {
 	entity   string
 	groups   []string
 	features string
-	token    string
 	asJSON   bool
 	full     bool
 }
@@ -62,27 +57,21 @@ The table shows the first 8 elements of a vector, then …; --full shows all.
   {"keys":{"user_id":"42"},"found":{"user_profile":true},"values":{"age":31,...}}
 
 The bearer token (--token, or env OFS_TOKEN) is sent as "authorization: Bearer"
-metadata when the server requires one.`,
+metadata when the server requires one. --tls-ca (or --tls, for a certificate the
+system trusts) connects with TLS; --tls-cert and --tls-key add a client certificate.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			req, err := opts.request(args)
 			if err != nil {
 				return usageError{err}
 			}
-			token := opts.token
-			if token == "" {
-				token = os.Getenv("OFS_TOKEN")
-			}
-			conn, err := grpc.NewClient(df.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			conn, err := df.dial()
 			if err != nil {
-				return fmt.Errorf("connect to %s: %w", df.addr, err)
+				return err
 			}
 			defer conn.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), df.timeout)
+			ctx, cancel := df.context(cmd.Context())
 			defer cancel()
-			if token != "" {
-				ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
-			}
 			resp, err := featurev1.NewFeatureServiceClient(conn).Retrieve(ctx, req)
 			if err != nil {
 				return rpcError("retrieve", err)
@@ -99,7 +88,6 @@ metadata when the server requires one.`,
 	fl.StringVar(&opts.entity, "entity", "", "the entity of the keys")
 	fl.StringArrayVar(&opts.groups, "group", nil, "a feature group to read (repeatable)")
 	fl.StringVar(&opts.features, "features", "", "comma-separated features to print (group.feature with several groups); default all")
-	fl.StringVar(&opts.token, "token", "", "bearer token (env OFS_TOKEN)")
 	fl.BoolVar(&opts.asJSON, "json", false, "print JSON lines, one object per key")
 	fl.BoolVar(&opts.full, "full", false, "print every element of a vector")
 	return cmd

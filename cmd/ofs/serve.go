@@ -11,8 +11,11 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/ofstack/ofs/internal/tlsconf"
 	featurev1 "github.com/ofstack/ofs/proto/ofs/feature/v1"
 	registryv1 "github.com/ofstack/ofs/proto/ofs/registry/v1"
 	"github.com/ofstack/ofs/schema"
@@ -128,7 +131,15 @@ func serve(ctx context.Context, rt *runtime) error {
 			featurev1.FeatureService_Persist_FullMethodName,
 			registryv1.RegistryService_Apply_FullMethodName,
 		}}
-	gs, health := servers.NewGRPC(rt.log, append(servers.Metrics(rt.metrics), tokens.Options()...)...)
+	gopts := append(servers.Metrics(rt.metrics), tokens.Options()...)
+	if rt.cfg.GRPC.TLS.Enabled() {
+		tcfg, err := tlsconf.Server(rt.cfg.GRPC.TLS)
+		if err != nil {
+			return fmt.Errorf("grpc.tls: %w", err)
+		}
+		gopts = append(gopts, grpc.Creds(credentials.NewTLS(tcfg)))
+	}
+	gs, health := servers.NewGRPC(rt.log, gopts...)
 	registryv1.RegisterRegistryServiceServer(gs, reg)
 	featurev1.RegisterFeatureServiceServer(gs, fsrv)
 	lis, err := net.Listen("tcp", rt.cfg.GRPC.Addr)

@@ -197,7 +197,11 @@ class RetrieveResult:
 class Client:
     """A connection to an ofs server's FeatureService and RegistryService.
 
-    ``addr`` is ``host:port`` (plain text); ``token`` is sent as
+    ``addr`` is ``host:port``; the connection is plain text unless
+    ``credentials`` are given, for example
+    ``grpc.ssl_channel_credentials(root_certificates=ca_pem)`` for a server
+    with TLS (add ``private_key`` and ``certificate_chain`` for mutual TLS).
+    ``token`` is sent as
     ``authorization: Bearer <token>``; ``timeout`` (seconds) is the deadline of
     each call, retries included. Calls that fail with UNAVAILABLE, and only
     those, are retried with full-jitter exponential backoff (``retry_base``
@@ -215,6 +219,7 @@ class Client:
         max_attempts: int = 5,
         retry_base: float = 0.05,
         retry_max: float = 1.0,
+        credentials: grpc.ChannelCredentials | None = None,
         channel: grpc.Channel | None = None,
     ) -> None:
         self.addr = addr
@@ -223,7 +228,9 @@ class Client:
         self.retry_base = retry_base
         self.retry_max = retry_max
         self._metadata = (("authorization", f"Bearer {token}"),) if token else None
-        self._channel = channel or grpc.insecure_channel(addr)
+        if channel is None:
+            channel = grpc.secure_channel(addr, credentials) if credentials is not None else grpc.insecure_channel(addr)
+        self._channel = channel
         self._features = service_pb2_grpc.FeatureServiceStub(self._channel)
         self._registry = registry_pb2_grpc.RegistryServiceStub(self._channel)
         self._key_columns: dict[str, list[registry_pb2.KeyColumn]] = {}
