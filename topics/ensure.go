@@ -74,11 +74,15 @@ func checkPartitions(admin sarama.ClusterAdmin, s Spec) error {
 	return nil
 }
 
-// NewAdmin opens a cluster admin on brokers with ofs's protocol version.
-func NewAdmin(brokers []string) (sarama.ClusterAdmin, error) {
+// NewAdmin opens a cluster admin on brokers with ofs's protocol version,
+// connecting with sec.
+func NewAdmin(brokers []string, sec Security) (sarama.ClusterAdmin, error) {
 	cfg := sarama.NewConfig()
 	cfg.Version = KafkaVersion
 	cfg.ClientID = "ofs-admin"
+	if err := sec.Apply(cfg); err != nil {
+		return nil, err
+	}
 	admin, err := sarama.NewClusterAdmin(brokers, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("topics: connect to %v: %w", brokers, err)

@@ -17,7 +17,7 @@ func TestEnsureCreatesTopicsThatCarryMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin, err := topics.NewAdmin(brokers)
+	admin, err := topics.NewAdmin(brokers, topics.Security{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestEnsureRejectsPartitionMismatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin, err := topics.NewAdmin(brokers)
+	admin, err := topics.NewAdmin(brokers, topics.Security{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestEnsureFromManyProcessesAtOnce(t *testing.T) {
 	errs := make(chan error, 4)
 	for range 4 {
 		go func() {
-			admin, err := topics.NewAdmin(brokers)
+			admin, err := topics.NewAdmin(brokers, topics.Security{})
 			if err != nil {
 				errs <- err
 				return

@@ -67,6 +67,28 @@ type KafkaConfig struct {
 	FeaturePartitions int32 `yaml:"feature_partitions"`
 	// Replication of the topics ofs creates; -1 is the broker's default.
 	Replication int16 `yaml:"replication"`
+	// TLS connects to the brokers with TLS: ca_file verifies them (empty:
+	// the system's roots), cert_file and key_file are a client certificate.
+	TLS KafkaTLS `yaml:"tls"`
+	// SASL authenticates ofs to the brokers.
+	SASL KafkaSASL `yaml:"sasl"`
+}
+
+// KafkaTLS turns on TLS to Kafka: enabled alone trusts the system's roots.
+type KafkaTLS struct {
+	Enabled       bool `yaml:"enabled"`
+	tlsconf.Files `yaml:",inline"`
+	// ServerName is the name the brokers' certificates must carry, when it
+	// is not the host of their addresses.
+	ServerName string `yaml:"server_name"`
+}
+
+// KafkaSASL is the user ofs authenticates as. Keep the password out of the
+// file: OFS_KAFKA_SASL_PASSWORD (and OFS_KAFKA_SASL_USERNAME) override it.
+type KafkaSASL struct {
+	Mechanism string `yaml:"mechanism"` // PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
+	Username  string `yaml:"username"`
+	Password  string `yaml:"password"`
 }
 
 // EtcdConfig says where etcd is.
@@ -157,6 +179,9 @@ func (c *Config) Validate() error {
 	if c.Kafka.Replication == 0 || c.Kafka.Replication < -1 {
 		errs = append(errs, fmt.Errorf("kafka.replication is %d, want -1 (broker default) or at least 1", c.Kafka.Replication))
 	}
+	if err := (topics.SASL{Mechanism: c.Kafka.SASL.Mechanism, Username: c.Kafka.SASL.Username}).Check(); err != nil {
+		errs = append(errs, err)
+	}
 	if len(c.Etcd.Endpoints) == 0 {
 		errs = append(errs, errors.New("etcd.endpoints is empty"))
 	}
@@ -194,6 +219,20 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// KafkaSecurity returns how the Kafka clients connect: TLS and SASL.
+func (c *Config) KafkaSecurity() (topics.Security, error) {
+	sec := topics.Security{SASL: topics.SASL{Mechanism: c.Kafka.SASL.Mechanism, Username: c.Kafka.SASL.Username,
+		Password: c.Kafka.SASL.Password}}
+	if t := c.Kafka.TLS; t.Enabled || t.Files.Enabled() || t.ServerName != "" {
+		cfg, err := tlsconf.Client(t.Files, t.ServerName)
+		if err != nil {
+			return sec, fmt.Errorf("kafka.tls: %w", err)
+		}
+		sec.TLS = cfg
+	}
+	return sec, sec.SASL.Check()
 }
 
 // Names returns the topic and group names of the configured prefix.
@@ -287,6 +326,8 @@ func (f *configFlags) Load() (*Config, error) {
 	pick(&c.GRPC.Addr, "OFS_GRPC_ADDR", f.grpcAddr)
 	pick(&c.Metrics.Addr, "OFS_METRICS_ADDR", f.metricsAddr)
 	pick(&c.Log.Level, "OFS_LOG_LEVEL", f.logLevel)
+	pick(&c.Kafka.SASL.Username, "OFS_KAFKA_SASL_USERNAME", "")
+	pick(&c.Kafka.SASL.Password, "OFS_KAFKA_SASL_PASSWORD", "")
 	if err := c.Validate(); err != nil {
 		return nil, usageError{fmt.Errorf("config: %w", err)}
 	}

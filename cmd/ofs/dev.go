@@ -232,7 +232,7 @@ func demoData(ctx context.Context, g *globals, rt *runtime, conn *grpc.ClientCon
 		return err
 	}
 
-	producer, err := sarama.NewSyncProducer(rt.cfg.Kafka.Brokers, topics.SaramaConfig("ofs-dev-demo"))
+	producer, err := sarama.NewSyncProducer(rt.cfg.Kafka.Brokers, rt.sarama("ofs-dev-demo"))
 	if err != nil {
 		return err
 	}

@@ -84,7 +84,8 @@ func newProcess(g *globals) *cobra.Command {
 func runRegistryProcessor(ctx context.Context, rt *runtime, _ *errgroup.Group) error {
 	pub := catalog.NewPublisher(rt.etcd, rt.cfg.EtcdRoot())
 	defer pub.Close()
-	p, err := registry.New(rt.cfg.Kafka.Brokers, rt.names, pub, registry.WithLogger(rt.log.With("processor", "registry")))
+	p, err := registry.New(rt.cfg.Kafka.Brokers, rt.names, pub, registry.WithLogger(rt.log.With("processor", "registry")),
+		registry.WithSaramaConfig(rt.sarama(string(rt.names.RegistryGroup))))
 	if err != nil {
 		return err
 	}

@@ -33,6 +33,7 @@ func runIngestProcessor(ctx context.Context, rt *runtime, grp *errgroup.Group) e
 	p, err := ingest.New(rt.cfg.Kafka.Brokers, rt.names, holder,
 		func(s *schema.Store) (views.Store, error) { return stores.Connection(s.Connection, s.Kind) },
 		ingest.WithLogger(log),
+		ingest.WithSaramaConfig(rt.sarama(string(rt.names.IngestGroup))),
 		ingest.WithRegisterer(rt.metrics),
 		ingest.WithRegistrySync(registrySync(rt.etcd, rt.cfg.EtcdRoot(), holder)))
 	if err != nil {

@@ -185,7 +185,7 @@ func publish(ctx context.Context, g *globals, cfg *Config, opts publishOptions, 
 		src = newJSONLinesReader(in, snap)
 	}
 
-	producer, err := newFeatureProducer(cfg.Kafka.Brokers, string(rt.names.Features))
+	producer, err := newFeatureProducer(cfg.Kafka.Brokers, string(rt.names.Features), rt.sarama("ofs-publish"))
 	if err != nil {
 		return err
 	}
@@ -229,8 +229,7 @@ func openInput(path string) (io.ReadCloser, int64, error) {
 
 // newFeatureProducer returns an idempotent, batching async producer that
 // reports every success and error, after checking that topic exists.
-func newFeatureProducer(brokers []string, topic string) (sarama.AsyncProducer, error) {
-	cfg := topics.SaramaConfig("ofs-publish")
+func newFeatureProducer(brokers []string, topic string, cfg *sarama.Config) (sarama.AsyncProducer, error) {
 	cfg.Producer.Return.Successes = true
 	cfg.Producer.Return.Errors = true
 	cfg.Producer.MaxMessageBytes = topics.MaxMessageBytes

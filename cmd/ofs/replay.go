@@ -89,7 +89,7 @@ func newReplay(g *globals) *cobra.Command {
 			}
 			run := func() (replay.Summary, error) {
 				sum, err := replay.Run(ctx, replay.Config{
-					Brokers: cfg.Kafka.Brokers, Names: rt.names, Holder: holder, Groups: groups,
+					Brokers: cfg.Kafka.Brokers, Sarama: rt.sarama("ofs-replay"), Names: rt.names, Holder: holder, Groups: groups,
 					Stores: func(s *schema.Store) (views.Store, error) { return stores.Connection(s.Connection, s.Kind) },
 					Log:    rt.log,
 					Progress: func(p replay.Progress) {

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -33,12 +34,17 @@ type runtime struct {
 	names   topics.Names
 	etcd    *clientv3.Client
 	metrics *prometheus.Registry
+	kafka   topics.Security
 }
 
 func newRuntime(cfg *Config, g *globals) (*runtime, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	rt := &runtime{cfg: cfg, log: cfg.Logger(g), names: cfg.Names(), metrics: reg}
+	sec, err := cfg.KafkaSecurity()
+	if err != nil {
+		return nil, err
+	}
+	rt := &runtime{cfg: cfg, log: cfg.Logger(g), names: cfg.Names(), metrics: reg, kafka: sec}
 	// The etcd client logs its retries through zap at warn; ofs reports the
 	// errors that matter itself.
 	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Etcd.Endpoints, DialTimeout: cfg.Etcd.DialTimeout,
@@ -52,9 +58,17 @@ func newRuntime(cfg *Config, g *globals) (*runtime, error) {
 
 func (rt *runtime) Close() error { return rt.etcd.Close() }
 
+// sarama returns the Kafka client configuration of ofs (topics.SaramaConfig)
+// with the configured TLS and SASL.
+func (rt *runtime) sarama(clientID string) *sarama.Config {
+	cfg := topics.SaramaConfig(clientID)
+	_ = rt.kafka.Apply(cfg) // newRuntime checked it
+	return cfg
+}
+
 // ensureTopics creates the topics that do not exist yet.
 func (rt *runtime) ensureTopics() error {
-	admin, err := topics.NewAdmin(rt.cfg.Kafka.Brokers)
+	admin, err := topics.NewAdmin(rt.cfg.Kafka.Brokers, rt.kafka)
 	if err != nil {
 		return err
 	}

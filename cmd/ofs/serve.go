@@ -22,7 +22,6 @@ import (
 	"github.com/ofstack/ofs/servers"
 	"github.com/ofstack/ofs/servers/feature"
 	registryserver "github.com/ofstack/ofs/servers/registry"
-	"github.com/ofstack/ofs/topics"
 	"github.com/ofstack/ofs/views"
 )
 
@@ -101,7 +100,7 @@ func serve(ctx context.Context, rt *runtime) error {
 		return r.(*views.TieredReader), nil
 	}
 
-	scfg := topics.SaramaConfig("ofs-serve")
+	scfg := rt.sarama("ofs-serve")
 	producer, err := sarama.NewSyncProducer(rt.cfg.Kafka.Brokers, scfg)
 	if err != nil {
 		return fmt.Errorf("kafka producer: %w", err)

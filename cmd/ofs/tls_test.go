@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -106,5 +107,73 @@ func waitServingTLS(t *testing.T, addr string, files tlsconf.Files) {
 			t.Fatalf("server at %s not SERVING over TLS within 2 minutes: %v", addr, err)
 		case <-time.After(200 * time.Millisecond):
 		}
+	}
+}
+
+// TestKafkaOverSASLSSL runs every Kafka client of ofs (the goka processors,
+// the ingest lag collector, topic creation, the server's producer and
+// consumers, `ofs publish`) against the dev Kafka's SASL_SSL listener only,
+// as against a managed Kafka: with kafka.tls and kafka.sasl in the
+// configuration and the credentials in the environment. An event published
+// there is stored and served.
+func TestKafkaOverSASLSSL(t *testing.T) {
+	brokers, ca := testenv.KafkaSASLSSL(t)
+	user, password := testenv.KafkaScramUser(t)
+	redisAddr := testenv.Redis(t)
+	prefix := testenv.Name(t)
+	addr := freeAddr(t)
+	config := filepath.Join(t.TempDir(), "ofs.yaml")
+	if err := os.WriteFile(config, []byte(`
+kafka:
+  feature_partitions: 2
+  tls:
+    ca_file: `+ca+`
+  sasl:
+    mechanism: SCRAM-SHA-512
+stores:
+  default:
+    redis:
+      addrs: ["`+redisAddr+`"]
+      key_prefix: "`+prefix+`:"
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{
+		"OFS_CONFIG=" + config,
+		"OFS_KAFKA_BROKERS=" + strings.Join(brokers, ","),
+		"OFS_KAFKA_SASL_USERNAME=" + user,
+		"OFS_KAFKA_SASL_PASSWORD=" + password,
+		"OFS_ETCD_ENDPOINTS=" + strings.Join(testenv.Etcd(t), ","),
+		"OFS_PREFIX=" + prefix,
+		"OFS_GRPC_ADDR=" + addr,
+		"OFS_LOG_LEVEL=warn",
+		"OFS_METRICS_ADDR=127.0.0.1:0",
+	}
+	start(t, env, "process", "registry", "ingest")
+	start(t, env, "serve")
+	waitServing(t, addr)
+	applyExample(t, env)
+
+	events := `{"entity":"user","keys":{"user_id":31},"feature_group":"user_activity","values":{"clicks_1h":31}}` + "\n"
+	if out, errOut, code := runSplit(t, env, events, "publish", "-"); code != 0 || !strings.Contains(out, "sent=1 failed=0") {
+		t.Fatalf("publish over SASL_SSL: exit %d\n%s%s", code, out, errOut)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out, err := run(t, env, "get", "--entity", "user", "--group", "user_activity", "--json", "31")
+		if err == nil && strings.Contains(out, `"clicks_1h":31`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the event published over SASL_SSL is not served: %v\n%s", err, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	// A wrong password stops the processes at start, with the reason.
+	bad := append(slices.Clone(env), "OFS_KAFKA_SASL_PASSWORD=wrong")
+	out, err := run(t, bad, "topics", "ensure")
+	if err == nil || !strings.Contains(strings.ToLower(out), "sasl") {
+		t.Fatalf("topics ensure with a wrong password: %v\n%s", err, out)
 	}
 }

@@ -33,7 +33,11 @@ func newTopicsEnsure(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			admin, err := topics.NewAdmin(cfg.Kafka.Brokers)
+			sec, err := cfg.KafkaSecurity()
+			if err != nil {
+				return err
+			}
+			admin, err := topics.NewAdmin(cfg.Kafka.Brokers, sec)
 			if err != nil {
 				return err
 			}
@@ -64,7 +68,11 @@ func newTopicsList(g *globals) *cobra.Command {
 				return err
 			}
 			names := cfg.Names()
-			admin, err := topics.NewAdmin(cfg.Kafka.Brokers)
+			sec, err := cfg.KafkaSecurity()
+			if err != nil {
+				return err
+			}
+			admin, err := topics.NewAdmin(cfg.Kafka.Brokers, sec)
 			if err != nil {
 				return err
 			}

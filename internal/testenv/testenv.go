@@ -24,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
+
 	"github.com/ofstack/ofs/topics"
 )
 
@@ -37,6 +39,57 @@ const (
 
 // Kafka returns the bootstrap brokers of the dev Kafka cluster.
 func Kafka(tb testing.TB) []string { return list(tb, KafkaKey, "kafka") }
+
+// The PLAIN user of the dev Kafka's SASL_SSL listener (deploy/dev/kafka.sh).
+const (
+	KafkaPlainUser     = "ofs-plain"
+	KafkaPlainPassword = "ofs-plain-secret"
+)
+
+// KafkaSASLSSL returns the bootstrap brokers of the dev Kafka's SASL_SSL
+// listener and the file of the CA that signed its certificate.
+func KafkaSASLSSL(tb testing.TB) (brokers []string, caFile string) {
+	tb.Helper()
+	brokers = list(tb, "OFS_KAFKA_SASL_SSL_BROKERS", "kafka (SASL_SSL listener)")
+	caFile = Lookup("OFS_KAFKA_CA")
+	if _, err := os.Stat(caFile); err != nil {
+		missing(tb, "the dev Kafka's CA (OFS_KAFKA_CA=%q): %v", caFile, err)
+	}
+	return brokers, caFile
+}
+
+// KafkaScramUser creates a user of the test's own on the dev Kafka, for both
+// SCRAM mechanisms (through the plain-text listener's admin), and returns
+// its name and password.
+func KafkaScramUser(tb testing.TB) (user, password string) {
+	tb.Helper()
+	admin, err := topics.NewAdmin(Kafka(tb), topics.Security{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer admin.Close()
+	user, password, salt := "t-"+randomHex(tb, 8), randomHex(tb, 16), []byte(randomHex(tb, 16))
+	// One mechanism per request: Kafka refuses two changes of one user at once.
+	for _, mech := range []sarama.ScramMechanismType{sarama.SCRAM_MECHANISM_SHA_256, sarama.SCRAM_MECHANISM_SHA_512} {
+		res, err := admin.UpsertUserScramCredentials([]sarama.AlterUserScramCredentialsUpsert{
+			{Name: user, Mechanism: mech, Iterations: 8192, Salt: salt, Password: []byte(password)}})
+		if err != nil {
+			tb.Fatalf("create SCRAM user: %v", err)
+		}
+		if r := res[0]; r.ErrorCode != sarama.ErrNoError {
+			tb.Fatalf("create SCRAM user %s (%v): %v", r.User, mech, r.ErrorCode)
+		}
+	}
+	return user, password
+}
+
+func randomHex(tb testing.TB, n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		tb.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
 
 // Redis returns the address of the dev Redis server.
 func Redis(tb testing.TB) string { return list(tb, RedisKey, "redis")[0] }
@@ -186,7 +239,7 @@ func Topics(tb testing.TB, featurePartitions int32) (topics.Names, []string) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	admin, err := topics.NewAdmin(brokers)
+	admin, err := topics.NewAdmin(brokers, topics.Security{})
 	if err != nil {
 		tb.Fatal(err)
 	}

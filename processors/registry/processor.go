@@ -62,6 +62,11 @@ type Option func(*Processor)
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(p *Processor) { p.log = l } }
 
+// WithSaramaConfig replaces the Kafka client configuration (default
+// topics.SaramaConfig of the registry group), for example to add TLS and
+// SASL.
+func WithSaramaConfig(c *sarama.Config) Option { return func(p *Processor) { p.saramaC = c } }
+
 // WithGokaOptions adds goka processor options (tests use goka's tester).
 func WithGokaOptions(opts ...goka.ProcessorOption) Option {
 	return func(p *Processor) { p.opts = append(p.opts, opts...) }

@@ -37,6 +37,8 @@ type Config struct {
 	Names   topics.Names
 	// Holder has the registry the events are validated against.
 	Holder *schema.Holder
+	// Sarama is the Kafka client configuration; nil: topics.SaramaConfig.
+	Sarama *sarama.Config
 	// Stores resolves the target of each feature group's store.
 	Stores StoreResolver
 	// Groups, if set, limits the replay to these feature groups (by name).
@@ -75,7 +77,11 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	start := time.Now()
-	client, err := sarama.NewClient(cfg.Brokers, topics.SaramaConfig("ofs-replay"))
+	scfg := cfg.Sarama
+	if scfg == nil {
+		scfg = topics.SaramaConfig("ofs-replay")
+	}
+	client, err := sarama.NewClient(cfg.Brokers, scfg)
 	if err != nil {
 		return Summary{}, fmt.Errorf("replay: kafka: %w", err)
 	}

@@ -161,7 +161,7 @@ func TestReplayIntoFreshStoreEqualsLive(t *testing.T) {
 // the store has acknowledged.
 func waitCommitted(t *testing.T, brokers []string, names topics.Names) {
 	t.Helper()
-	admin, err := topics.NewAdmin(brokers)
+	admin, err := topics.NewAdmin(brokers, topics.Security{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -267,7 +267,7 @@ func TestReplayIntoFreshEtcdIsByteIdentical(t *testing.T) {
 	replay := e.names
 	replay.RegistryGroup += "-replay"
 	replay.RegistryTable = goka.GroupTable(replay.RegistryGroup)
-	admin, err := topics.NewAdmin(e.brokers)
+	admin, err := topics.NewAdmin(e.brokers, topics.Security{})
 	if err != nil {
 		t.Fatal(err)
 	}
