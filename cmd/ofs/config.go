@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -67,20 +68,29 @@ type KafkaConfig struct {
 	FeaturePartitions int32 `yaml:"feature_partitions"`
 	// Replication of the topics ofs creates; -1 is the broker's default.
 	Replication int16 `yaml:"replication"`
-	// TLS connects to the brokers with TLS: ca_file verifies them (empty:
-	// the system's roots), cert_file and key_file are a client certificate.
-	TLS KafkaTLS `yaml:"tls"`
+	// TLS connects to the brokers with TLS.
+	TLS ClientTLS `yaml:"tls"`
 	// SASL authenticates ofs to the brokers.
 	SASL KafkaSASL `yaml:"sasl"`
 }
 
-// KafkaTLS turns on TLS to Kafka: enabled alone trusts the system's roots.
-type KafkaTLS struct {
+// ClientTLS turns on TLS to a service (Kafka, etcd, Redis): ca_file
+// verifies its certificate (empty: the system's roots, which enabled alone
+// also uses), cert_file and key_file are a client certificate for mutual TLS.
+type ClientTLS struct {
 	Enabled       bool `yaml:"enabled"`
 	tlsconf.Files `yaml:",inline"`
-	// ServerName is the name the brokers' certificates must carry, when it
-	// is not the host of their addresses.
+	// ServerName is the name the service's certificate must carry, when it
+	// is not the host of its address.
 	ServerName string `yaml:"server_name"`
+}
+
+// Config returns the TLS configuration, nil when TLS is off.
+func (t ClientTLS) Config() (*tls.Config, error) {
+	if !t.Enabled && !t.Files.Enabled() && t.ServerName == "" {
+		return nil, nil
+	}
+	return tlsconf.Client(t.Files, t.ServerName)
 }
 
 // KafkaSASL is the user ofs authenticates as. Keep the password out of the
@@ -97,6 +107,11 @@ type EtcdConfig struct {
 	DialTimeout time.Duration `yaml:"dial_timeout"`
 	// Root is the registry's prefix in etcd; default /<prefix>/registry/.
 	Root string `yaml:"root"`
+	TLS  ClientTLS `yaml:"tls"`
+	// Username and Password authenticate to an etcd with auth enabled; keep
+	// the password out of the file: OFS_ETCD_USERNAME, OFS_ETCD_PASSWORD.
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
 }
 
 // GRPCConfig says where the gRPC servers listen.
@@ -143,7 +158,8 @@ type RedisConfig struct {
 	Username   string   `yaml:"username,omitempty"`
 	Password   string   `yaml:"password,omitempty"`
 	// KeyPrefix starts every key ofs writes; default "ofs:".
-	KeyPrefix string `yaml:"key_prefix,omitempty"`
+	KeyPrefix string    `yaml:"key_prefix,omitempty"`
+	TLS       ClientTLS `yaml:"tls,omitempty"`
 }
 
 // ScyllaConfig connects to ScyllaDB (or Cassandra).
@@ -225,13 +241,11 @@ func (c *Config) Validate() error {
 func (c *Config) KafkaSecurity() (topics.Security, error) {
 	sec := topics.Security{SASL: topics.SASL{Mechanism: c.Kafka.SASL.Mechanism, Username: c.Kafka.SASL.Username,
 		Password: c.Kafka.SASL.Password}}
-	if t := c.Kafka.TLS; t.Enabled || t.Files.Enabled() || t.ServerName != "" {
-		cfg, err := tlsconf.Client(t.Files, t.ServerName)
-		if err != nil {
-			return sec, fmt.Errorf("kafka.tls: %w", err)
-		}
-		sec.TLS = cfg
+	cfg, err := c.Kafka.TLS.Config()
+	if err != nil {
+		return sec, fmt.Errorf("kafka.tls: %w", err)
 	}
+	sec.TLS = cfg
 	return sec, sec.SASL.Check()
 }
 
@@ -328,6 +342,8 @@ func (f *configFlags) Load() (*Config, error) {
 	pick(&c.Log.Level, "OFS_LOG_LEVEL", f.logLevel)
 	pick(&c.Kafka.SASL.Username, "OFS_KAFKA_SASL_USERNAME", "")
 	pick(&c.Kafka.SASL.Password, "OFS_KAFKA_SASL_PASSWORD", "")
+	pick(&c.Etcd.Username, "OFS_ETCD_USERNAME", "")
+	pick(&c.Etcd.Password, "OFS_ETCD_PASSWORD", "")
 	if err := c.Validate(); err != nil {
 		return nil, usageError{fmt.Errorf("config: %w", err)}
 	}

@@ -47,8 +47,12 @@ func newRuntime(cfg *Config, g *globals) (*runtime, error) {
 	rt := &runtime{cfg: cfg, log: cfg.Logger(g), names: cfg.Names(), metrics: reg, kafka: sec}
 	// The etcd client logs its retries through zap at warn; ofs reports the
 	// errors that matter itself.
+	etcdTLS, err := cfg.Etcd.TLS.Config()
+	if err != nil {
+		return nil, fmt.Errorf("etcd.tls: %w", err)
+	}
 	cli, err := clientv3.New(clientv3.Config{Endpoints: cfg.Etcd.Endpoints, DialTimeout: cfg.Etcd.DialTimeout,
-		Logger: zap.NewNop()})
+		TLS: etcdTLS, Username: cfg.Etcd.Username, Password: cfg.Etcd.Password, Logger: zap.NewNop()})
 	if err != nil {
 		return nil, fmt.Errorf("etcd %v: %w", cfg.Etcd.Endpoints, err)
 	}

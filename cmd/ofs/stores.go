@@ -85,9 +85,13 @@ func (s *storeSet) Connection(name string, kind schema.StoreKind) (views.Store, 
 		if c.Redis.KeyPrefix != "" {
 			opts = append(opts, views.RedisPrefix(c.Redis.KeyPrefix))
 		}
+		tlsCfg, terr := c.Redis.TLS.Config()
+		if terr != nil {
+			return nil, fmt.Errorf("connection %q: tls: %w", name, terr)
+		}
 		st, err = views.OpenRedis(&redis.UniversalOptions{
 			Addrs: c.Redis.Addrs, MasterName: c.Redis.MasterName, DB: c.Redis.DB,
-			Username: c.Redis.Username, Password: c.Redis.Password,
+			Username: c.Redis.Username, Password: c.Redis.Password, TLSConfig: tlsCfg,
 		}, opts...)
 	case c.Scylla != nil && kind == schema.Scylla:
 		opts := []views.ScyllaOption{views.ScyllaLogger(s.log)}

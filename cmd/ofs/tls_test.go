@@ -2,17 +2,22 @@ package main
 
 import (
 	"context"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/ofstack/ofs/internal/etcdserver"
 	"github.com/ofstack/ofs/internal/testenv"
 	"github.com/ofstack/ofs/internal/tlsconf"
 )
@@ -175,5 +180,118 @@ stores:
 	out, err := run(t, bad, "topics", "ensure")
 	if err == nil || !strings.Contains(strings.ToLower(out), "sasl") {
 		t.Fatalf("topics ensure with a wrong password: %v\n%s", err, out)
+	}
+}
+
+// TestEtcdAndRedisOverTLS runs ofs against an etcd that takes TLS and
+// password authentication only, and a Redis that takes TLS and a password
+// only: the registry is applied and mirrored, an event is stored and
+// served. A wrong etcd password stops `ofs serve` with the reason.
+func TestEtcdAndRedisOverTLS(t *testing.T) {
+	brokers := testenv.Kafka(t)
+	redisServer := testenv.Tool(t, "redis-server")
+	certs := testenv.NewCerts(t)
+
+	etcdAddr := freeAddr(t)
+	srv, err := etcdserver.Start(etcdserver.Config{Dir: t.TempDir(), ClientAddr: etcdAddr, PeerAddr: freeAddr(t),
+		CertFile: certs.ServerCert, KeyFile: certs.ServerKey, LogFile: filepath.Join(t.TempDir(), "etcd.log")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	enableEtcdAuth(t, etcdAddr, certs.CA, "root", "etcd-secret")
+
+	redisAddr := freeAddr(t)
+	_, redisPort, _ := net.SplitHostPort(redisAddr)
+	redisCmd := exec.Command(redisServer, "--bind", "127.0.0.1", "--port", "0", "--tls-port", redisPort,
+		"--tls-cert-file", certs.ServerCert, "--tls-key-file", certs.ServerKey, "--tls-ca-cert-file", certs.CA,
+		"--tls-auth-clients", "no", "--requirepass", "redis-secret", "--save", "", "--dir", t.TempDir())
+	if err := redisCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = redisCmd.Process.Kill(); _ = redisCmd.Wait() })
+
+	prefix := testenv.Name(t)
+	addr := freeAddr(t)
+	config := filepath.Join(t.TempDir(), "ofs.yaml")
+	if err := os.WriteFile(config, []byte(`
+kafka:
+  feature_partitions: 2
+etcd:
+  tls:
+    ca_file: `+certs.CA+`
+stores:
+  default:
+    redis:
+      addrs: ["`+redisAddr+`"]
+      password: redis-secret
+      key_prefix: "`+prefix+`:"
+      tls:
+        ca_file: `+certs.CA+`
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{
+		"OFS_CONFIG=" + config,
+		"OFS_KAFKA_BROKERS=" + strings.Join(brokers, ","),
+		"OFS_ETCD_ENDPOINTS=" + etcdAddr,
+		"OFS_ETCD_USERNAME=root",
+		"OFS_ETCD_PASSWORD=etcd-secret",
+		"OFS_PREFIX=" + prefix,
+		"OFS_GRPC_ADDR=" + addr,
+		"OFS_LOG_LEVEL=warn",
+		"OFS_METRICS_ADDR=127.0.0.1:0",
+	}
+	start(t, env, "process", "registry", "ingest")
+	start(t, env, "serve")
+	waitServing(t, addr)
+	applyExample(t, env)
+
+	events := `{"entity":"user","keys":{"user_id":32},"feature_group":"user_activity","values":{"clicks_1h":32}}` + "\n"
+	if out, errOut, code := runSplit(t, env, events, "publish", "-"); code != 0 || !strings.Contains(out, "sent=1 failed=0") {
+		t.Fatalf("publish: exit %d\n%s%s", code, out, errOut)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out, err := run(t, env, "get", "--entity", "user", "--group", "user_activity", "--json", "32")
+		if err == nil && strings.Contains(out, `"clicks_1h":32`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the event is not served from Redis over TLS: %v\n%s", err, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+
+	bad := append(slices.Clone(env), "OFS_ETCD_PASSWORD=wrong", "OFS_GRPC_ADDR="+freeAddr(t))
+	out, err := run(t, bad, "serve")
+	if err == nil || !strings.Contains(out, "authentication failed") {
+		t.Fatalf("serve with a wrong etcd password: %v\n%s", err, out)
+	}
+}
+
+// enableEtcdAuth adds the root user with password and turns authentication on.
+func enableEtcdAuth(t *testing.T, endpoint, ca, user, password string) {
+	t.Helper()
+	tlsCfg, err := tlsconf.Client(tlsconf.Files{CAFile: ca}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, TLS: tlsCfg, DialTimeout: 5 * time.Second,
+		Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := cli.UserAdd(ctx, user, password); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.UserGrantRole(ctx, user, "root"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.AuthEnable(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

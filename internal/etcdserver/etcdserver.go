@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/server/v3/embed"
 )
 
@@ -23,6 +24,9 @@ type Config struct {
 	LogLevel   string        // etcd's zap level: debug, info, warn, error; default warn
 	LogFile    string        // where etcd logs; default stderr
 	StartLimit time.Duration // how long Start waits for readiness, default 60s
+	// CertFile and KeyFile, when set, serve clients over TLS; ClientCAFile
+	// also requires client certificates that it signed.
+	CertFile, KeyFile, ClientCAFile string
 }
 
 func (c *Config) defaults() {
@@ -60,6 +64,11 @@ func Start(cfg Config) (*Server, error) {
 		ec.LogOutputs = []string{cfg.LogFile}
 	}
 	client := url.URL{Scheme: "http", Host: cfg.ClientAddr}
+	if cfg.CertFile != "" {
+		client.Scheme = "https"
+		ec.ClientTLSInfo = transport.TLSInfo{CertFile: cfg.CertFile, KeyFile: cfg.KeyFile,
+			TrustedCAFile: cfg.ClientCAFile, ClientCertAuth: cfg.ClientCAFile != ""}
+	}
 	peer := url.URL{Scheme: "http", Host: cfg.PeerAddr}
 	ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
 	ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
