@@ -106,7 +106,7 @@ type EtcdConfig struct {
 	Endpoints   []string      `yaml:"endpoints"`
 	DialTimeout time.Duration `yaml:"dial_timeout"`
 	// Root is the registry's prefix in etcd; default /<prefix>/registry/.
-	Root string `yaml:"root"`
+	Root string    `yaml:"root"`
 	TLS  ClientTLS `yaml:"tls"`
 	// Username and Password authenticate to an etcd with auth enabled; keep
 	// the password out of the file: OFS_ETCD_USERNAME, OFS_ETCD_PASSWORD.
