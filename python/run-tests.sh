@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Runs the Python SDK's checks and tests:
 #   1. a virtual environment in <repo>/.dev/venv (created once, reused),
-#   2. pip install ./python[test] (the exact versions pinned in pyproject.toml),
-#   3. the staleness check of the generated modules (python/generate.sh into a
+#   2. pip install ./python[test,spark] (the exact versions pinned in
+#      pyproject.toml),
+#   3. python/spark-jars.sh: the Kafka and Delta Lake jars of the Spark tests,
+#      into .dev/spark/lib (fetched through Maven once, then reused),
+#   4. the staleness check of the generated modules (python/generate.sh into a
 #      temporary directory, compared with src/ofs/_proto),
-#   4. pytest (the integration tests need the dev services: they skip without
-#      them, and fail without them when CI=true or OFS_REQUIRE_SERVICES=1).
+#   5. pytest (the integration tests need the dev services, the Spark tests
+#      Java 17 and the jars: they skip without them, and fail without them
+#      when CI=true or OFS_REQUIRE_SERVICES=1).
 # Exits non-zero when anything fails, including when pytest collects no test.
 # Extra arguments go to pytest.
 set -euo pipefail
@@ -22,7 +26,13 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -c 'import sys; assert sys.version_info >= (3, 11), sys.version' ||
 	{ echo "run-tests: $venv is not Python 3.11+; remove it" >&2; exit 1; }
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$here[test]"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${here}[test,spark]"
+if ! PYTHON="$venv/bin/python" "$here/spark-jars.sh"; then
+	if [ "${CI:-}" = true ] || [ "${OFS_REQUIRE_SERVICES:-}" = 1 ]; then
+		exit 1
+	fi
+	echo "run-tests: no Spark jars: the Spark tests will be skipped" >&2
+fi
 
 echo "run-tests: checking that src/ofs/_proto is current"
 tmp="$(mktemp -d)"

@@ -24,6 +24,8 @@ from pathlib import Path
 import grpc
 import pytest
 
+import ofs
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -174,3 +176,21 @@ def ofs_install() -> Iterator[Installation]:
         if inst is not None:
             _drop_keys(inst.prefix)
         shutil.rmtree(dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def client(ofs_install: Installation) -> Iterator[ofs.Client]:
+    """A client of the installation's feature server."""
+    with ofs.Client(ofs_install.addr, timeout=30) as c:
+        yield c
+
+
+def wait_found(client: ofs.Client, entity: str, keys: list, group: str, within: float = 90.0) -> ofs.RetrieveResult:
+    """Retrieve ``keys`` until every row of ``group`` is found (the ingest
+    processor has written them) or ``within`` seconds pass; the last answer."""
+    deadline = time.monotonic() + within
+    while True:
+        res = client.retrieve(entity, keys, [group])
+        if res.found(group).all() or time.monotonic() > deadline:
+            return res
+        time.sleep(0.25)

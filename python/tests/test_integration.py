@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import ofs
-from conftest import ROOT, Installation
+from conftest import ROOT, Installation, wait_found
 
 BENCH_FEATURES = 50
 BENCH_YAML = (
@@ -22,21 +22,6 @@ BENCH_YAML = (
     "feature_groups:\n  - name: py_bench_fp32\n    entity: user\n    store: online\n    ttl: 0s\n    features:\n"
     + "".join(f"      - {{name: f{i:02d}, type: fp32}}\n" for i in range(BENCH_FEATURES))
 )
-
-
-@pytest.fixture(scope="module")
-def client(ofs_install: Installation):
-    with ofs.Client(ofs_install.addr, timeout=30) as c:
-        yield c
-
-
-def wait_found(client: ofs.Client, entity: str, keys: list, group: str, within: float = 90.0) -> ofs.RetrieveResult:
-    deadline = time.monotonic() + within
-    while True:
-        res = client.retrieve(entity, keys, [group])
-        if res.found(group).all() or time.monotonic() > deadline:
-            return res
-        time.sleep(0.25)
 
 
 def test_publish_then_retrieve_dataframe(ofs_install: Installation, client: ofs.Client) -> None:

@@ -7,6 +7,10 @@
   to the Kafka features topic, for batch jobs.
 - :func:`feature_key` is the Kafka message key of a feature event, as Go's
   ``topics.FeatureKey`` builds it.
+- :mod:`ofs.spark` (``import ofs.spark``; needs the extra ``ofs[spark]``)
+  pushes a Spark DataFrame, a Delta Lake table say, to the features topic
+  with Spark's Kafka sink, in the same event form as :func:`publish`.
+  ``import ofs`` does not import pyspark.
 
 The generated protobuf and gRPC modules are in :mod:`ofs._proto` (see
 ``python/generate.sh``).
