@@ -29,4 +29,13 @@
 // acknowledged by Kafka. The ingest processor then writes them into the
 // stores, so a published row becomes readable shortly after, not at once;
 // Client.Persist is the synchronous write.
+//
+// Over networks that are not trusted: WithTLS for a server with grpc.tls
+// (a tls.Config with the server's CA, and a client certificate for mutual
+// TLS), and, for a Kafka with TLS and SASL, the same topics.Security that the
+// servers use:
+//
+//	sec := topics.Security{TLS: &tls.Config{MinVersion: tls.VersionTLS12},
+//		SASL: topics.SASL{Mechanism: topics.SASLScramSHA512, Username: user, Password: password}}
+//	p, err := sdk.NewPublisher(brokers, "ofs", sdk.WithSaramaConfig(func(c *sarama.Config) { _ = sec.Apply(c) }))
 package sdk
