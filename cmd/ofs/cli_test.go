@@ -200,3 +200,43 @@ func errorsAs(err error, target **exec.ExitError) bool {
 	}
 	return ok
 }
+
+// TestConfigCheck: `ofs config check` prints the configuration it loaded,
+// with the secrets from the environment masked, and names every problem of
+// a bad one with exit code 2.
+func TestConfigCheck(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	if err := os.WriteFile(good, []byte("kafka:\n  sasl: {mechanism: SCRAM-SHA-512, username: ofs}\nstores:\n  default:\n    redis: {addrs: [redis:6379], password: hunter2}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, []string{"OFS_CONFIG=" + good, "OFS_KAFKA_SASL_PASSWORD=s3cret", "OFS_WRITER_TOKENS=w1,w2"}, "config", "check")
+	if err != nil {
+		t.Fatalf("config check: %v\n%s", err, out)
+	}
+	for _, want := range []string{"mechanism: SCRAM-SHA-512", "password: '***'", "- '***'", "- redis:6379"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("config check output lacks %q:\n%s", want, out)
+		}
+	}
+	for _, secret := range []string{"s3cret", "hunter2", "w1"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("config check prints the secret %q:\n%s", secret, out)
+		}
+	}
+
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("kafka:\n  feature_partitions: 0\n  sasl: {mechanism: GSSAPI, username: u}\nlog: {format: xml}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run(t, nil, "config", "check", "-c", bad)
+	var ee *exec.ExitError
+	if !errorsAs(err, &ee) || ee.ExitCode() != 2 {
+		t.Fatalf("config check of a bad file: %v, want exit code 2\n%s", err, out)
+	}
+	for _, want := range []string{"feature_partitions is 0", `mechanism "GSSAPI"`, `log.format is "xml"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("config check of a bad file does not name %q:\n%s", want, out)
+		}
+	}
+}

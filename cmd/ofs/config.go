@@ -21,7 +21,9 @@ import (
 // each overriding the one before, from the defaults, the file named by
 // --config (or OFS_CONFIG), the environment (OFS_KAFKA_BROKERS,
 // OFS_ETCD_ENDPOINTS, OFS_PREFIX, OFS_GRPC_ADDR, OFS_METRICS_ADDR,
-// OFS_LOG_LEVEL), and the flags. examples/ofs.yaml shows every field.
+// OFS_LOG_LEVEL, and the secrets OFS_KAFKA_SASL_USERNAME/PASSWORD,
+// OFS_ETCD_USERNAME/PASSWORD, OFS_READER_TOKENS, OFS_WRITER_TOKENS), and the
+// flags. examples/ofs.yaml shows every field.
 type Config struct {
 	// Prefix names every topic, group and etcd root of one installation.
 	Prefix  string        `yaml:"prefix"`
@@ -55,7 +57,9 @@ type CacheConfig struct {
 }
 
 // AuthConfig holds the bearer tokens the gRPC servers accept. With none,
-// authentication is off, which is only sensible on loopback.
+// authentication is off, which is only sensible on loopback. The
+// environment (OFS_READER_TOKENS, OFS_WRITER_TOKENS, comma-separated)
+// overrides the file, so that tokens can live in a secret store.
 type AuthConfig struct {
 	ReaderTokens []string `yaml:"reader_tokens"`
 	WriterTokens []string `yaml:"writer_tokens"`
@@ -342,6 +346,8 @@ func (f *configFlags) Load() (*Config, error) {
 	pick(&c.Log.Level, "OFS_LOG_LEVEL", f.logLevel)
 	pick(&c.Kafka.SASL.Username, "OFS_KAFKA_SASL_USERNAME", "")
 	pick(&c.Kafka.SASL.Password, "OFS_KAFKA_SASL_PASSWORD", "")
+	pickList(&c.Auth.ReaderTokens, "OFS_READER_TOKENS", "")
+	pickList(&c.Auth.WriterTokens, "OFS_WRITER_TOKENS", "")
 	pick(&c.Etcd.Username, "OFS_ETCD_USERNAME", "")
 	pick(&c.Etcd.Password, "OFS_ETCD_PASSWORD", "")
 	if err := c.Validate(); err != nil {
