@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -239,4 +241,57 @@ func TestConfigCheck(t *testing.T) {
 			t.Errorf("config check of a bad file does not name %q:\n%s", want, out)
 		}
 	}
+}
+
+// TestReadyz: /readyz on the metrics address answers 503 until the
+// process's components are ready, then 200, for the processors and the
+// server alike (Kubernetes probes it; gRPC health needs plain text).
+func TestReadyz(t *testing.T) {
+	registryMetrics, serveMetrics, addr := freeAddr(t), freeAddr(t), freeAddr(t)
+	env := []string{
+		"OFS_KAFKA_BROKERS=" + strings.Join(testenv.Kafka(t), ","),
+		"OFS_ETCD_ENDPOINTS=" + strings.Join(testenv.Etcd(t), ","),
+		"OFS_PREFIX=" + testenv.Name(t),
+		"OFS_GRPC_ADDR=" + addr,
+		"OFS_LOG_LEVEL=warn",
+	}
+	start(t, append(env, "OFS_METRICS_ADDR="+registryMetrics), "process", "registry")
+	start(t, append(env, "OFS_METRICS_ADDR="+serveMetrics), "serve")
+	for _, m := range []string{registryMetrics, serveMetrics} {
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			code, body := httpGet(t, "http://"+m+"/readyz")
+			if code == http.StatusOK && body == "ready\n" {
+				break
+			}
+			if code != 0 && code != http.StatusServiceUnavailable {
+				t.Fatalf("/readyz of %s: %d %q", m, code, body)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("/readyz of %s not ready within 2 minutes: %d %q", m, code, body)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+// httpGet returns the status and body of url, 0 when it cannot be reached.
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, ""
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
 }

@@ -132,6 +132,7 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 		return err
 	}
 
+	rt.ready.expect("registry", "ingest", "serve")
 	grp, gctx := errgroup.WithContext(ctx) // serve() serves the metrics
 	for _, run := range []func(context.Context, *runtime, *errgroup.Group) error{runRegistryProcessor, runIngestProcessor} {
 		grp.Go(func() error {

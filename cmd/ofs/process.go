@@ -60,6 +60,7 @@ func newProcess(g *globals) *cobra.Command {
 			if err := rt.serveMetrics(ctx, grp); err != nil {
 				return err
 			}
+			rt.ready.expect(args...)
 			for _, name := range args {
 				run := processorRunners[name]
 				grp.Go(func() error {
@@ -92,6 +93,7 @@ func runRegistryProcessor(ctx context.Context, rt *runtime, _ *errgroup.Group) e
 	go func() {
 		select {
 		case <-p.Ready():
+			rt.ready.set("registry", true)
 			rt.log.Info("registry processor ready", "topic", rt.names.Registry, "etcd_root", rt.cfg.EtcdRoot())
 		case <-ctx.Done():
 		}

@@ -42,6 +42,7 @@ func runIngestProcessor(ctx context.Context, rt *runtime, grp *errgroup.Group) e
 	go func() {
 		select {
 		case <-p.Ready():
+			rt.ready.set("ingest", true)
 			log.Info("ingest processor ready", "topic", rt.names.Features, "group", rt.names.IngestGroup)
 		case <-ctx.Done():
 		}

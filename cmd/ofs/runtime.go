@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +37,57 @@ type runtime struct {
 	etcd    *clientv3.Client
 	metrics *prometheus.Registry
 	kafka   topics.Security
+	ready   readiness
+}
+
+// readiness is what /readyz reports: ready once every component expected
+// (the processors of `ofs process`, the server of `ofs serve`) said so.
+type readiness struct {
+	mu   sync.Mutex
+	want map[string]bool
+}
+
+// expect adds components that must be ready; a component already expected
+// keeps its state.
+func (r *readiness) expect(names ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.want == nil {
+		r.want = map[string]bool{}
+	}
+	for _, n := range names {
+		if _, ok := r.want[n]; !ok {
+			r.want[n] = false
+		}
+	}
+}
+
+// set marks a component ready, or not ready again (a server shutting down).
+func (r *readiness) set(name string, ready bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.want == nil {
+		r.want = map[string]bool{}
+	}
+	r.want[name] = ready
+}
+
+// pending returns the components not ready yet, nil when all are (and at
+// least one is expected).
+func (r *readiness) pending() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.want) == 0 {
+		return []string{"starting"}
+	}
+	var p []string
+	for n, ok := range r.want {
+		if !ok {
+			p = append(p, n)
+		}
+	}
+	slices.Sort(p)
+	return p
 }
 
 func newRuntime(cfg *Config, g *globals) (*runtime, error) {
@@ -104,6 +157,14 @@ func (rt *runtime) serveMetrics(ctx context.Context, grp *errgroup.Group) error 
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(rt.metrics, promhttp.HandlerOpts{Registry: rt.metrics}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	// Readiness for Kubernetes probes, which cannot speak gRPC over TLS.
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if p := rt.ready.pending(); len(p) > 0 {
+			http.Error(w, "not ready: "+strings.Join(p, ", "), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)

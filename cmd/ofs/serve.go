@@ -63,6 +63,7 @@ func newServe(g *globals) *cobra.Command {
 }
 
 func serve(ctx context.Context, rt *runtime) error {
+	rt.ready.expect("serve")
 	grp, ctx := errgroup.WithContext(ctx)
 	if err := rt.serveMetrics(ctx, grp); err != nil {
 		return err
@@ -155,10 +156,12 @@ func serve(ctx context.Context, rt *runtime) error {
 				return ctx.Err()
 			}
 			health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+			rt.ready.set("serve", true)
 			rt.log.Info("serving", "grpc", lis.Addr().String(), "registry_revision", holder.Load().Revision())
 		case <-ctx.Done():
 		}
 		<-ctx.Done()
+		rt.ready.set("serve", false)
 		health.Shutdown()
 		stopped := make(chan struct{})
 		go func() { gs.GracefulStop(); close(stopped) }()
