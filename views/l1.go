@@ -1,6 +1,7 @@
 package views
 
 import (
+	"encoding/binary"
 	"sync"
 	"sync/atomic"
 
@@ -46,15 +47,21 @@ type memShard struct {
 }
 
 // memRow is the L1 entry of one entity key.
+//
+// A lookup of random keys is bound by the CPU's cache misses, one per
+// separately allocated object it touches, so a row keeps what a lookup
+// reads close together: the key as one string (its parts length-prefixed,
+// rather than an entity string and a slice of value strings: one miss
+// instead of three), and the first slots inside the row itself.
 type memRow struct {
 	hash   uint64
-	entity string
-	values []string
-	slots  []memSlot
+	key    string    // rowKey of the entity key
+	slots  []memSlot // inline[:n] until a row has more groups than inline holds
 	size   int64
 	ref    atomic.Bool
 	prev   *memRow
 	next   *memRow
+	inline [2]memSlot
 }
 
 // memSlot is one feature group of a row.
@@ -72,12 +79,13 @@ type memFill struct {
 	expires int64
 }
 
-// Accounting of the memory a row takes besides its blocks: the row and its
-// map entry, a slot, a key value's string header.
+// Accounting of the memory a row takes besides its blocks and its key: the
+// row and its map entry (the inline slots are counted as slots), a slot, a
+// key part's length prefix.
 const (
-	rowOverhead   = 160
+	rowOverhead   = 120
 	slotOverhead  = 40
-	valueOverhead = 16
+	valueOverhead = 2
 )
 
 func newMemCache(bytes int64, shards int, e *epochs, m *cacheMetrics) *memCache {
@@ -91,16 +99,49 @@ func newMemCache(bytes int64, shards int, e *epochs, m *cacheMetrics) *memCache 
 
 func (c *memCache) shard(h uint64) *memShard { return &c.shards[h>>32&c.mask] }
 
-func (r *memRow) is(k Key) bool {
-	if r.entity != k.Entity || len(r.values) != len(k.Values) {
-		return false
+// rowKey encodes k as one string: each of the entity and the values as a
+// uvarint length and the bytes.
+func rowKey(k Key) string {
+	n := binary.MaxVarintLen64 + len(k.Entity)
+	for _, v := range k.Values {
+		n += binary.MaxVarintLen64 + len(v)
 	}
-	for i, v := range r.values {
-		if v != k.Values[i] {
+	b := make([]byte, 0, n)
+	b = binary.AppendUvarint(b, uint64(len(k.Entity)))
+	b = append(b, k.Entity...)
+	for _, v := range k.Values {
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
+	}
+	return string(b)
+}
+
+// is reports whether r is the row of k, reading r's key in place.
+func (r *memRow) is(k Key) bool {
+	rest, ok := cutPart(r.key, k.Entity)
+	for _, v := range k.Values {
+		if !ok {
 			return false
 		}
+		rest, ok = cutPart(rest, v)
 	}
-	return true
+	return ok && rest == ""
+}
+
+// cutPart returns what follows part in key, if key starts with it encoded.
+func cutPart(key, part string) (string, bool) {
+	if n := len(part); n < 0x80 { // one length byte: every key part in practice
+		if len(key) <= n || key[0] != byte(n) || key[1:1+n] != part {
+			return "", false
+		}
+		return key[1+n:], true
+	}
+	var lb [binary.MaxVarintLen64]byte
+	prefix := binary.PutUvarint(lb[:], uint64(len(part)))
+	if len(key) < prefix+len(part) || key[:prefix] != string(lb[:prefix]) || key[prefix:prefix+len(part)] != part {
+		return "", false
+	}
+	return key[prefix+len(part):], true
 }
 
 // lookup puts into out[j] the cached block of k in groups[j], for each j
@@ -157,11 +198,9 @@ func (c *memCache) insert(h uint64, k Key, fills []memFill, start uint64, now in
 		r = nil
 	}
 	if r == nil {
-		r = &memRow{hash: h, entity: k.Entity, values: append([]string(nil), k.Values...)}
-		r.size = rowOverhead + int64(len(k.Entity))
-		for _, v := range k.Values {
-			r.size += valueOverhead + int64(len(v))
-		}
+		r = &memRow{hash: h, key: rowKey(k)}
+		r.slots = r.inline[:0]
+		r.size = rowOverhead + int64(len(r.key)) + int64(len(k.Values)+1)*valueOverhead
 		sh.rows[h] = r
 		sh.link(r)
 		sh.bytes += r.size

@@ -1,10 +1,12 @@
 package views
 
 import (
+	"encoding/binary"
 	"fmt"
 	"hash/maphash"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -119,15 +121,12 @@ func checkMemAccounting(t *testing.T, c *memCache, m *cacheMetrics) {
 			}
 		}
 		for _, r := range sh.rows {
-			size := int64(rowOverhead + len(r.entity))
-			for _, v := range r.values {
-				size += valueOverhead + int64(len(v))
-			}
+			size := int64(rowOverhead+len(r.key)) + int64(len(keyParts(t, r.key)))*valueOverhead
 			for _, sl := range r.slots {
 				size += slotOverhead + int64(len(sl.block))
 			}
 			if size != r.size {
-				t.Fatalf("shard %d row %s: size %d, accounted %d", i, r.entity, size, r.size)
+				t.Fatalf("shard %d row %q: size %d, accounted %d", i, keyParts(t, r.key), size, r.size)
 			}
 			sum += size
 		}
@@ -205,7 +204,7 @@ func TestMemTooLarge(t *testing.T) {
 // examined last); an entry used since the hand passed survives it.
 func TestMemEvictionOrder(t *testing.T) {
 	block := make([]byte, 500)
-	rowSize := int64(rowOverhead + len("user") + valueOverhead + 1 + slotOverhead + len(block))
+	rowSize := int64(rowOverhead + len(rowKey(key("user", "a"))) + 2*valueOverhead + slotOverhead + len(block))
 	c, m := testMem(3*rowSize, 1) // room for three keys
 	held := func() string {
 		var s string
@@ -242,7 +241,7 @@ func TestMemEvictionOrder(t *testing.T) {
 // is evicted by the next insertion, whichever position it has.
 func TestMemLRU(t *testing.T) {
 	block := make([]byte, 500)
-	rowSize := int64(rowOverhead + len("user") + valueOverhead + 1 + slotOverhead + len(block))
+	rowSize := int64(rowOverhead + len(rowKey(key("user", "a"))) + 2*valueOverhead + slotOverhead + len(block))
 	names := []string{"a", "b", "c"}
 	for unused := range names {
 		t.Run(names[unused], func(t *testing.T) {
@@ -408,4 +407,47 @@ func TestMemConcurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkMemAccounting(t, c, m)
+}
+
+// keyParts decodes a rowKey.
+func keyParts(t *testing.T, key string) []string {
+	t.Helper()
+	var parts []string
+	for key != "" {
+		n, w := binary.Uvarint([]byte(key))
+		if w <= 0 || uint64(len(key)-w) < n {
+			t.Fatalf("bad row key %q", key)
+		}
+		parts = append(parts, key[w:w+int(n)])
+		key = key[w+int(n):]
+	}
+	return parts
+}
+
+func TestRowKey(t *testing.T) {
+	long := strings.Repeat("x", 300)
+	keys := []Key{
+		{Entity: "user", Values: []string{"42"}},
+		{Entity: "user", Values: []string{"4", "2"}},
+		{Entity: "use", Values: []string{"r42"}},
+		{Entity: "user_item", Values: []string{"42", "ab"}},
+		{Entity: "user_item", Values: []string{"42a", "b"}},
+		{Entity: "user_item", Values: []string{"42", ""}},
+		{Entity: "user_item", Values: []string{"", "42"}},
+		{Entity: "user", Values: nil},
+		{Entity: "user", Values: []string{long}},
+		{Entity: "user", Values: []string{long + "y"}},
+		{Entity: "user", Values: []string{"\x00\x01", "\xff"}},
+	}
+	for i, a := range keys {
+		r := &memRow{key: rowKey(a)}
+		if got := keyParts(t, r.key); fmt.Sprint(got) != fmt.Sprint(append([]string{a.Entity}, a.Values...)) {
+			t.Errorf("rowKey(%v) decodes to %q", a, got)
+		}
+		for j, b := range keys {
+			if r.is(b) != (i == j) {
+				t.Errorf("row of %v is(%v) = %v", a, b, r.is(b))
+			}
+		}
+	}
 }
