@@ -118,3 +118,48 @@ func BenchmarkCacheTieredRedis(b *testing.B) {
 	c := testCache(b, false)
 	benchTiered(b, c.Tiered(s), keys, groups, policies(noCache))
 }
+
+// BenchmarkCacheL1RandomKeys reads 100 random keys of 100,000 held in the
+// L1 (about 30 MB of rows and blocks: more than the CPU's caches), one group:
+// what a feature server's lookups cost when its working set is not hot.
+func BenchmarkCacheL1RandomKeys(b *testing.B) {
+	const held = 100_000
+	groups, p := []uint32{1}, policies(bothTiers)
+	store := newMemStore()
+	rng := rand.New(rand.NewPCG(1, 2))
+	keys := userKeys(0, held)
+	blocks := make([]Block, len(keys))
+	for i, k := range keys {
+		blocks[i] = Block{Key: k, Group: 1, Data: randomBlock(b, rng, 50), EventTime: 1}
+	}
+	if err := store.Write(context.Background(), blocks); err != nil {
+		b.Fatal(err)
+	}
+	r := testCache(b, false, CacheMemory(1<<30)).Tiered(store)
+	ctx := context.Background()
+	for i := 0; i < held; i += 1000 { // fill the L1
+		if _, err := r.Read(ctx, keys[i:i+1000], groups, p); err != nil {
+			b.Fatal(err)
+		}
+	}
+	batches := make([][]Key, 1024)
+	for i := range batches {
+		batches[i] = make([]Key, 100)
+		for j := range batches[i] {
+			batches[i][j] = keys[rng.IntN(held)]
+		}
+	}
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		out, err := r.Read(ctx, batches[n%len(batches)], groups, p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if out[99] == nil {
+			b.Fatal("a block is missing")
+		}
+		n++
+	}
+	b.ReportMetric(float64(b.N)*100/b.Elapsed().Seconds(), "keys/s")
+}

@@ -49,20 +49,27 @@ type memShard struct {
 // memRow is the L1 entry of one entity key.
 //
 // A lookup of random keys is bound by the CPU's cache misses, one per
-// separately allocated object it touches, so a row keeps what a lookup
-// reads close together: the key as one string (its parts length-prefixed,
-// rather than an entity string and a slice of value strings: one miss
-// instead of three), and the first slots inside the row itself.
+// separately allocated object it touches (BenchmarkCacheL1RandomKeys), so a
+// row keeps what a lookup reads together: the key encoded (appendRowKey) in
+// the row's first cache line when it is short, as nearly every entity key
+// is, instead of an entity string and a slice of value strings elsewhere;
+// and its first slots inside the row too.
 type memRow struct {
 	hash   uint64
-	key    string    // rowKey of the entity key
-	slots  []memSlot // inline[:n] until a row has more groups than inline holds
+	short  [shortKey]byte // the encoded key, when it fits
+	keyLen uint8          // bytes of the key in short; 0: the key is long
+	long   string         // the encoded key, when it does not fit in short
+	slots  []memSlot      // inline[:n] until a row has more groups than inline holds
 	size   int64
 	ref    atomic.Bool
 	prev   *memRow
 	next   *memRow
 	inline [2]memSlot
 }
+
+// shortKey is the longest encoded key kept in the row itself: with the hash
+// and its length it fills one 64-byte cache line.
+const shortKey = 55
 
 // memSlot is one feature group of a row.
 type memSlot struct {
@@ -79,11 +86,11 @@ type memFill struct {
 	expires int64
 }
 
-// Accounting of the memory a row takes besides its blocks and its key: the
-// row and its map entry (the inline slots are counted as slots), a slot, a
-// key part's length prefix.
+// Accounting of the memory a row takes besides its blocks and a long key:
+// the row and its map entry (the inline slots are counted as slots), a
+// slot, a key part's length prefix.
 const (
-	rowOverhead   = 120
+	rowOverhead   = 160
 	slotOverhead  = 40
 	valueOverhead = 2
 )
@@ -99,49 +106,46 @@ func newMemCache(bytes int64, shards int, e *epochs, m *cacheMetrics) *memCache 
 
 func (c *memCache) shard(h uint64) *memShard { return &c.shards[h>>32&c.mask] }
 
-// rowKey encodes k as one string: each of the entity and the values as a
-// uvarint length and the bytes.
-func rowKey(k Key) string {
-	n := binary.MaxVarintLen64 + len(k.Entity)
-	for _, v := range k.Values {
-		n += binary.MaxVarintLen64 + len(v)
-	}
-	b := make([]byte, 0, n)
+// appendRowKey appends k encoded to b: the entity and each value as a
+// uvarint length and the bytes, so that ("ab", "c") and ("a", "bc") differ.
+func appendRowKey(b []byte, k Key) []byte {
 	b = binary.AppendUvarint(b, uint64(len(k.Entity)))
 	b = append(b, k.Entity...)
 	for _, v := range k.Values {
 		b = binary.AppendUvarint(b, uint64(len(v)))
 		b = append(b, v...)
 	}
-	return string(b)
+	return b
 }
 
-// is reports whether r is the row of k, reading r's key in place.
+// newMemRow returns the row of k, whose hash is h, without slots.
+func newMemRow(h uint64, k Key) *memRow {
+	r := &memRow{hash: h}
+	if key := appendRowKey(r.short[:0], k); len(key) <= shortKey {
+		r.keyLen = uint8(len(key))
+	} else {
+		r.long = string(key)
+	}
+	r.slots = r.inline[:0]
+	return r
+}
+
+// key returns r's encoded key.
+func (r *memRow) key() string {
+	if r.keyLen > 0 {
+		return string(r.short[:r.keyLen])
+	}
+	return r.long
+}
+
+// is reports whether r is the row of k.
 func (r *memRow) is(k Key) bool {
-	rest, ok := cutPart(r.key, k.Entity)
-	for _, v := range k.Values {
-		if !ok {
-			return false
-		}
-		rest, ok = cutPart(rest, v)
+	var buf [shortKey + 1]byte
+	key := appendRowKey(buf[:0], k) // on the stack unless the key is long
+	if r.keyLen > 0 {
+		return string(r.short[:r.keyLen]) == string(key)
 	}
-	return ok && rest == ""
-}
-
-// cutPart returns what follows part in key, if key starts with it encoded.
-func cutPart(key, part string) (string, bool) {
-	if n := len(part); n < 0x80 { // one length byte: every key part in practice
-		if len(key) <= n || key[0] != byte(n) || key[1:1+n] != part {
-			return "", false
-		}
-		return key[1+n:], true
-	}
-	var lb [binary.MaxVarintLen64]byte
-	prefix := binary.PutUvarint(lb[:], uint64(len(part)))
-	if len(key) < prefix+len(part) || key[:prefix] != string(lb[:prefix]) || key[prefix:prefix+len(part)] != part {
-		return "", false
-	}
-	return key[prefix+len(part):], true
+	return r.long == string(key)
 }
 
 // lookup puts into out[j] the cached block of k in groups[j], for each j
@@ -198,9 +202,8 @@ func (c *memCache) insert(h uint64, k Key, fills []memFill, start uint64, now in
 		r = nil
 	}
 	if r == nil {
-		r = &memRow{hash: h, key: rowKey(k)}
-		r.slots = r.inline[:0]
-		r.size = rowOverhead + int64(len(r.key)) + int64(len(k.Values)+1)*valueOverhead
+		r = newMemRow(h, k)
+		r.size = rowOverhead + int64(len(r.long)) + int64(len(k.Values)+1)*valueOverhead
 		sh.rows[h] = r
 		sh.link(r)
 		sh.bytes += r.size

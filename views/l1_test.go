@@ -121,12 +121,12 @@ func checkMemAccounting(t *testing.T, c *memCache, m *cacheMetrics) {
 			}
 		}
 		for _, r := range sh.rows {
-			size := int64(rowOverhead+len(r.key)) + int64(len(keyParts(t, r.key)))*valueOverhead
+			size := int64(rowOverhead+len(r.long)) + int64(len(keyParts(t, r.key())))*valueOverhead
 			for _, sl := range r.slots {
 				size += slotOverhead + int64(len(sl.block))
 			}
 			if size != r.size {
-				t.Fatalf("shard %d row %q: size %d, accounted %d", i, keyParts(t, r.key), size, r.size)
+				t.Fatalf("shard %d row %q: size %d, accounted %d", i, keyParts(t, r.key()), size, r.size)
 			}
 			sum += size
 		}
@@ -204,8 +204,8 @@ func TestMemTooLarge(t *testing.T) {
 // examined last); an entry used since the hand passed survives it.
 func TestMemEvictionOrder(t *testing.T) {
 	block := make([]byte, 500)
-	rowSize := int64(rowOverhead + len(rowKey(key("user", "a"))) + 2*valueOverhead + slotOverhead + len(block))
-	c, m := testMem(3*rowSize, 1) // room for three keys
+	rowSize := int64(rowOverhead + 2*valueOverhead + slotOverhead + len(block)) // a short key: in the row
+	c, m := testMem(3*rowSize, 1)                                               // room for three keys
 	held := func() string {
 		var s string
 		for _, n := range []string{"a", "b", "c", "d", "e", "f"} {
@@ -241,7 +241,7 @@ func TestMemEvictionOrder(t *testing.T) {
 // is evicted by the next insertion, whichever position it has.
 func TestMemLRU(t *testing.T) {
 	block := make([]byte, 500)
-	rowSize := int64(rowOverhead + len(rowKey(key("user", "a"))) + 2*valueOverhead + slotOverhead + len(block))
+	rowSize := int64(rowOverhead + 2*valueOverhead + slotOverhead + len(block)) // a short key: in the row
 	names := []string{"a", "b", "c"}
 	for unused := range names {
 		t.Run(names[unused], func(t *testing.T) {
@@ -440,8 +440,8 @@ func TestRowKey(t *testing.T) {
 		{Entity: "user", Values: []string{"\x00\x01", "\xff"}},
 	}
 	for i, a := range keys {
-		r := &memRow{key: rowKey(a)}
-		if got := keyParts(t, r.key); fmt.Sprint(got) != fmt.Sprint(append([]string{a.Entity}, a.Values...)) {
+		r := newMemRow(0, a)
+		if got := keyParts(t, r.key()); fmt.Sprint(got) != fmt.Sprint(append([]string{a.Entity}, a.Values...)) {
 			t.Errorf("rowKey(%v) decodes to %q", a, got)
 		}
 		for j, b := range keys {
