@@ -198,7 +198,7 @@ func TestHelmChart(t *testing.T) {
 	// The configuration is one that ofs accepts, with the chart's TLS and cache.
 	cfgText, _ := get(objs["ConfigMap/demo-ofs"], "data", "ofs.yaml").(string)
 	for _, want := range []string{"cert_file: /etc/ofs/tls/tls.crt", "ca_file: /etc/ofs/tls/ca.crt", "disk_dir: /var/cache/ofs",
-		"mechanism: SCRAM-SHA-512"} {
+		"mechanism: SCRAM-SHA-512", "max_connection_age: 5m"} {
 		if !strings.Contains(cfgText, want) {
 			t.Errorf("ofs.yaml lacks %q:\n%s", want, cfgText)
 		}

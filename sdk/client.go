@@ -77,8 +77,11 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 }
 
 // Dial returns a client of the feature and registry services at addr
-// (host:port). Like grpc.NewClient it does not wait for the connection: the
-// first call connects.
+// (host:port, or any gRPC target). Like grpc.NewClient it does not wait for
+// the connection: the first call connects. Calls are spread round robin over
+// every address the name resolves to: dial a Kubernetes headless Service
+// (dns:///ofs-headless.features.svc:7070) to use every feature server; a
+// name with one address behaves as a single connection.
 func Dial(addr string, opts ...Option) (*Client, error) {
 	cfg := dialConfig{
 		creds:    insecure.NewCredentials(),
@@ -104,6 +107,7 @@ func Dial(addr string, opts ...Option) (*Client, error) {
 	}
 	dopts := []grpc.DialOption{
 		grpc.WithTransportCredentials(cfg.creds),
+		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig": [{"round_robin": {}}]}`),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: reconnect, MinConnectTimeout: 5 * time.Second}),
 		grpc.WithChainUnaryInterceptor(cfg.unary),
 	}

@@ -126,6 +126,11 @@ type GRPCConfig struct {
 	// requires every client to present a certificate it signed (mutual TLS).
 	// Without it the servers speak plain text.
 	TLS tlsconf.Files `yaml:"tls"`
+	// MaxConnectionAge closes a client's connection (gracefully, after the
+	// calls in flight) once it is that old, so that clients resolve the
+	// servers' name again and spread over servers added since; 0 keeps
+	// connections for ever.
+	MaxConnectionAge time.Duration `yaml:"max_connection_age"`
 }
 
 // LogConfig sets the log level and format.
@@ -207,6 +212,9 @@ func (c *Config) Validate() error {
 	}
 	if c.GRPC.Addr == "" {
 		errs = append(errs, errors.New("grpc.addr is empty"))
+	}
+	if c.GRPC.MaxConnectionAge < 0 {
+		errs = append(errs, fmt.Errorf("grpc.max_connection_age is %s, want 0 (off) or more", c.GRPC.MaxConnectionAge))
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.Log.Level)); err != nil {

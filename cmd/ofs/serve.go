@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/ofstack/ofs/internal/tlsconf"
 	featurev1 "github.com/ofstack/ofs/proto/ofs/feature/v1"
@@ -138,6 +139,10 @@ func serve(ctx context.Context, rt *runtime) error {
 			return fmt.Errorf("grpc.tls: %w", err)
 		}
 		gopts = append(gopts, grpc.Creds(credentials.NewTLS(tcfg)))
+	}
+	if age := rt.cfg.GRPC.MaxConnectionAge; age > 0 {
+		gopts = append(gopts, grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: age,
+			MaxConnectionAgeGrace: shutdownGrace}))
 	}
 	gs, health := servers.NewGRPC(rt.log, gopts...)
 	registryv1.RegisterRegistryServiceServer(gs, reg)

@@ -229,7 +229,13 @@ class Client:
         self.retry_max = retry_max
         self._metadata = (("authorization", f"Bearer {token}"),) if token else None
         if channel is None:
-            channel = grpc.secure_channel(addr, credentials) if credentials is not None else grpc.insecure_channel(addr)
+            # Round robin over every address the name resolves to (a headless
+            # Service: dns:///ofs-headless.features.svc:7070).
+            options = [("grpc.lb_policy_name", "round_robin")]
+            if credentials is not None:
+                channel = grpc.secure_channel(addr, credentials, options=options)
+            else:
+                channel = grpc.insecure_channel(addr, options=options)
         self._channel = channel
         self._features = service_pb2_grpc.FeatureServiceStub(self._channel)
         self._registry = registry_pb2_grpc.RegistryServiceStub(self._channel)

@@ -45,7 +45,9 @@ owns set on top (grpc.tls from grpcTLS, the L2 cache directory).
 {{- if .Values.grpcTLS.mutual -}}
 {{- $_ := set $tls "ca_file" "/etc/ofs/tls/ca.crt" -}}
 {{- end -}}
-{{- $_ := set $cfg "grpc" (dict "tls" $tls) -}}
+{{- $grpc := default (dict) (get $cfg "grpc") -}}
+{{- $_ := set $grpc "tls" $tls -}}
+{{- $_ := set $cfg "grpc" $grpc -}}
 {{- end -}}
 {{- if gt (int64 .Values.serve.diskCacheBytes) 0 -}}
 {{- $cache := default (dict) (get $cfg "cache") -}}
