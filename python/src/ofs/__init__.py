@@ -3,6 +3,8 @@
 - :class:`Client` reads features over gRPC (:meth:`Client.retrieve`, into
   numpy arrays or a pandas DataFrame built from the answer's dense matrices)
   and writes rows synchronously (:meth:`Client.persist`).
+- :mod:`ofs.aio` has the same client for asyncio (``await
+  ofs.aio.Client(addr).retrieve(...)``), for model servers on an event loop.
 - :func:`publish` produces the rows of a pandas DataFrame as feature events
   to the Kafka features topic, for batch jobs.
 - :func:`feature_key` is the Kafka message key of a feature event, as Go's

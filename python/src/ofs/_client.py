@@ -261,13 +261,12 @@ class Client:
             except grpc.RpcError as e:
                 code = e.code() if hasattr(e, "code") else None
                 if code == grpc.StatusCode.UNAVAILABLE and attempt < self.max_attempts:
-                    wait = random.uniform(0, min(self.retry_base * 2 ** (attempt - 1), self.retry_max))
+                    wait = _backoff(attempt, self.retry_base, self.retry_max)
                     if deadline - time.monotonic() > wait:
                         time.sleep(wait)
                         attempt += 1
                         continue
-                details = e.details() if hasattr(e, "details") else str(e)
-                raise OfsError(f"ofs: {what}: {code.name if code else 'error'}: {details}", code) from e
+                raise _error(what, e) from e
 
     def entity(self, name: str) -> registry_pb2.Entity:
         """Return an entity of the registry, with its key columns."""
@@ -307,36 +306,7 @@ class Client:
         if isinstance(groups, str):
             groups = [groups]
         kcols = self._keys_of(entity)
-        width = len(kcols)
-        flat: list[str] = []
-        try:
-            if width == 1:
-                for k in keys:
-                    t = type(k)
-                    if t is int:  # the common cases first: a call costs microseconds
-                        flat.append(str(k))
-                    elif t is str:
-                        flat.append(k)
-                    else:
-                        if isinstance(k, (tuple, list)):
-                            (k,) = k
-                        flat.append(key_text(k))
-            else:
-                for k in keys:
-                    if len(k) != width:
-                        raise ValueError(f"key {k!r} has {len(k)} values; {entity} has {width} key columns")
-                    flat.extend(key_text(v) for v in k)
-        except (TypeError, ValueError) as e:
-            raise OfsError(f"ofs: retrieve {entity}: {e}") from e
-        features = features or {}
-        req = service_pb2.RetrieveRequest(
-            entity=entity,
-            key_values=flat,
-            groups=[service_pb2.GroupSelection(feature_group=g, features=list(features.get(g, ()))) for g in groups],
-        )
-        unknown = set(features) - set(groups)
-        if unknown:
-            raise OfsError(f"ofs: retrieve {entity}: features given for groups not requested: {sorted(unknown)}")
+        req, flat = _retrieve_request(entity, keys, groups, features, kcols)
         resp = self._call(f"retrieve {entity}", self._features.Retrieve, req)
         return RetrieveResult(resp, groups, kcols, flat)
 
@@ -351,21 +321,81 @@ class Client:
         out is written as its default. The rows are refused whole when one is
         invalid.
         """
-        events = []
-        for i, r in enumerate(rows):
-            try:
-                ev = event_pb2.FeatureEvent(feature_group=group)
-                for k, v in r.get("keys", {}).items():
-                    ev.keys[k].CopyFrom(to_value(v))
-                for k, v in r.get("values", {}).items():
-                    ev.values[k].CopyFrom(to_value(v))
-                at = r.get("event_time")
-                if at is not None:
-                    if isinstance(at, _dt.datetime) and at.tzinfo is None:
-                        raise ValueError("event_time must be timezone-aware")
-                    ev.event_time.FromDatetime(pd.Timestamp(at).to_pydatetime())
-            except (TypeError, ValueError) as e:
-                raise OfsError(f"ofs: persist {group} row {i}: {e}") from e
-            events.append(ev)
-        resp = self._call(f"persist {group}", self._features.Persist, service_pb2.PersistRequest(feature_group=group, rows=events))
+        resp = self._call(f"persist {group}", self._features.Persist, _persist_request(group, rows))
         return resp.rows
+
+
+def _retrieve_request(
+    entity: str,
+    keys: Sequence[Any],
+    groups: Sequence[str],
+    features: Mapping[str, Sequence[str]] | None,
+    kcols: Sequence[registry_pb2.KeyColumn],
+) -> tuple[service_pb2.RetrieveRequest, list[str]]:
+    """The Retrieve request of :meth:`Client.retrieve` and the keys' text."""
+    width = len(kcols)
+    flat: list[str] = []
+    try:
+        if width == 1:
+            for k in keys:
+                t = type(k)
+                if t is int:  # the common cases first: a call costs microseconds
+                    flat.append(str(k))
+                elif t is str:
+                    flat.append(k)
+                else:
+                    if isinstance(k, (tuple, list)):
+                        if len(k) != 1:
+                            raise ValueError(f"key {k!r} has {len(k)} values; {entity} has 1 key column")
+                        (k,) = k
+                    flat.append(key_text(k))
+        else:
+            for k in keys:
+                if len(k) != width:
+                    raise ValueError(f"key {k!r} has {len(k)} values; {entity} has {width} key columns")
+                flat.extend(key_text(v) for v in k)
+    except (TypeError, ValueError) as e:
+        raise OfsError(f"ofs: retrieve {entity}: {e}") from e
+    features = features or {}
+    req = service_pb2.RetrieveRequest(
+        entity=entity,
+        key_values=flat,
+        groups=[service_pb2.GroupSelection(feature_group=g, features=list(features.get(g, ()))) for g in groups],
+    )
+    unknown = set(features) - set(groups)
+    if unknown:
+        raise OfsError(f"ofs: retrieve {entity}: features given for groups not requested: {sorted(unknown)}")
+    return req, flat
+
+
+def _persist_request(group: str, rows: Sequence[Mapping[str, Any]]) -> service_pb2.PersistRequest:
+    """The Persist request of :meth:`Client.persist`."""
+    events = []
+    for i, r in enumerate(rows):
+        try:
+            ev = event_pb2.FeatureEvent(feature_group=group)
+            for k, v in r.get("keys", {}).items():
+                ev.keys[k].CopyFrom(to_value(v))
+            for k, v in r.get("values", {}).items():
+                ev.values[k].CopyFrom(to_value(v))
+            at = r.get("event_time")
+            if at is not None:
+                if isinstance(at, _dt.datetime) and at.tzinfo is None:
+                    raise ValueError("event_time must be timezone-aware")
+                ev.event_time.FromDatetime(pd.Timestamp(at).to_pydatetime())
+        except (TypeError, ValueError) as e:
+            raise OfsError(f"ofs: persist {group} row {i}: {e}") from e
+        events.append(ev)
+    return service_pb2.PersistRequest(feature_group=group, rows=events)
+
+
+def _error(what: str, e: grpc.RpcError) -> OfsError:
+    """The OfsError of a failed call."""
+    code = e.code() if hasattr(e, "code") else None
+    details = e.details() if hasattr(e, "details") else str(e)
+    return OfsError(f"ofs: {what}: {code.name if code else 'error'}: {details}", code)
+
+
+def _backoff(attempt: int, base: float, most: float) -> float:
+    """Full-jitter exponential backoff before retry ``attempt`` (1-based)."""
+    return random.uniform(0, min(base * 2 ** (attempt - 1), most))

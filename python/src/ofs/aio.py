@@ -1,0 +1,126 @@
+"""The asyncio client of ofs, for services that serve models from an event
+loop (FastAPI, aiohttp, ...): the calls of :class:`ofs.Client`, awaitable,
+on a ``grpc.aio`` channel, so that a Retrieve never blocks the loop.
+
+    async with ofs.aio.Client("ofs:7070", token=token) as c:
+        res = await c.retrieve("user", [42, 43], ["user_profile"])
+        x = res.matrix()                      # numpy, as with ofs.Client
+
+Results, errors and retries are those of :class:`ofs.Client`: a
+:class:`ofs.RetrieveResult`, :class:`ofs.OfsError`, UNAVAILABLE (and only
+UNAVAILABLE) retried with full-jitter exponential backoff within the
+deadline. One client serves any number of concurrent calls; create it inside
+the event loop that uses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import grpc
+import grpc.aio
+
+from ofs._client import OfsError, RetrieveResult, _backoff, _error, _persist_request, _retrieve_request
+from ofs._proto.ofs.feature.v1 import service_pb2_grpc
+from ofs._proto.ofs.registry.v1 import registry_pb2, registry_pb2_grpc
+
+__all__ = ["Client", "OfsError"]
+
+
+class Client:
+    """An asyncio connection to an ofs server: see :class:`ofs.Client` for
+    the arguments, which are the same."""
+
+    def __init__(
+        self,
+        addr: str,
+        token: str | None = None,
+        timeout: float = 10.0,
+        *,
+        max_attempts: int = 5,
+        retry_base: float = 0.05,
+        retry_max: float = 1.0,
+        credentials: grpc.ChannelCredentials | None = None,
+        channel: grpc.aio.Channel | None = None,
+    ) -> None:
+        self.addr = addr
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.retry_base = retry_base
+        self.retry_max = retry_max
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
+        if channel is None:
+            options = [("grpc.lb_policy_name", "round_robin")]
+            if credentials is not None:
+                channel = grpc.aio.secure_channel(addr, credentials, options=options)
+            else:
+                channel = grpc.aio.insecure_channel(addr, options=options)
+        self._channel = channel
+        self._features = service_pb2_grpc.FeatureServiceStub(self._channel)
+        self._registry = registry_pb2_grpc.RegistryServiceStub(self._channel)
+        self._key_columns: dict[str, list[registry_pb2.KeyColumn]] = {}
+
+    async def close(self) -> None:
+        """Close the connection; calls in flight are cancelled."""
+        await self._channel.close()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _call(self, what: str, method: Any, request: Any) -> Any:
+        deadline = time.monotonic() + self.timeout
+        attempt = 1
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                return await method(request, timeout=max(left, 0.0), metadata=self._metadata)
+            except grpc.aio.AioRpcError as e:
+                if e.code() == grpc.StatusCode.UNAVAILABLE and attempt < self.max_attempts:
+                    wait = _backoff(attempt, self.retry_base, self.retry_max)
+                    if deadline - time.monotonic() > wait:
+                        await asyncio.sleep(wait)
+                        attempt += 1
+                        continue
+                raise _error(what, e) from e
+
+    async def entity(self, name: str) -> registry_pb2.Entity:
+        """Return an entity of the registry, with its key columns."""
+        resp = await self._call(f"entity {name}", self._registry.GetEntity, registry_pb2.GetEntityRequest(name=name))
+        return resp.entity
+
+    async def feature_group(self, name: str) -> registry_pb2.FeatureGroup:
+        """Return a feature group with every version; the last is active."""
+        req = registry_pb2.GetFeatureGroupRequest(name=name)
+        return (await self._call(f"feature group {name}", self._registry.GetFeatureGroup, req)).feature_group
+
+    async def _keys_of(self, entity: str) -> list[registry_pb2.KeyColumn]:
+        kc = self._key_columns.get(entity)
+        if kc is None:  # key columns never change: asked once per entity
+            kc = self._key_columns[entity] = list((await self.entity(entity)).key_columns)
+        return kc
+
+    async def retrieve(
+        self,
+        entity: str,
+        keys: Sequence[Any],
+        groups: Sequence[str] | str,
+        features: Mapping[str, Sequence[str]] | None = None,
+    ) -> RetrieveResult:
+        """:meth:`ofs.Client.retrieve`, awaitable."""
+        if isinstance(groups, str):
+            groups = [groups]
+        kcols = await self._keys_of(entity)
+        req, flat = _retrieve_request(entity, keys, groups, features, kcols)
+        resp = await self._call(f"retrieve {entity}", self._features.Retrieve, req)
+        return RetrieveResult(resp, groups, kcols, flat)
+
+    async def persist(self, group: str, rows: Sequence[Mapping[str, Any]]) -> int:
+        """:meth:`ofs.Client.persist`, awaitable."""
+        resp = await self._call(f"persist {group}", self._features.Persist, _persist_request(group, rows))
+        return resp.rows
