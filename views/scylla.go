@@ -2,6 +2,7 @@ package views
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -131,6 +132,22 @@ func ScyllaConcurrency(n int) ScyllaOption { return func(c *scyllaConfig) { c.co
 // ScyllaLogger receives the driver's log lines, as warnings (default: none).
 func ScyllaLogger(l *slog.Logger) ScyllaOption { return func(c *scyllaConfig) { c.logger = l } }
 
+// ScyllaAuth authenticates as username with password (PasswordAuthenticator
+// on Cassandra, and ScyllaDB's and the managed services' equivalents).
+func ScyllaAuth(username, password string) ScyllaOption {
+	return ScyllaCluster(func(cc *gocql.ClusterConfig) {
+		cc.Authenticator = gocql.PasswordAuthenticator{Username: username, Password: password}
+	})
+}
+
+// ScyllaTLS connects over TLS with cfg, verifying the nodes' certificates
+// (against cfg.RootCAs, or the system's roots).
+func ScyllaTLS(cfg *tls.Config) ScyllaOption {
+	return ScyllaCluster(func(cc *gocql.ClusterConfig) {
+		cc.SslOpts = &gocql.SslOptions{Config: cfg.Clone(), EnableHostVerification: true}
+	})
+}
+
 // ScyllaCluster lets f change the driver's configuration after the store
 // has set it up: authentication, TLS, a DC-aware host policy. It may not
 // change Port, which the contact points set.
@@ -191,6 +208,9 @@ func OpenScylla(hosts []string, opts ...ScyllaOption) (*Scylla, error) {
 	}
 	session, err := cluster.CreateSession()
 	if err != nil {
+		// A refused login is ErrUnavailable too: callers retry, and a
+		// password rotated on the cluster before the configuration is
+		// mended by the rotation's second half, without a restart.
 		return nil, fmt.Errorf("%w: scylla: connecting to %s: %w", ErrUnavailable, strings.Join(hosts, ","), err)
 	}
 	s := &Scylla{session: session, keyspace: c.keyspace, replication: replication, concurrency: c.concurrency}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ofstack/ofs/internal/testenv"
+	"github.com/ofstack/ofs/internal/tlsconf"
 	"github.com/ofstack/ofs/schema"
 )
 
@@ -22,7 +23,8 @@ func devScylla(t testing.TB, hosts []string, opts ...ScyllaOption) *Scylla {
 	t.Helper()
 	ks := testenv.Name(t)
 	// DDL on a shared two-core machine can take seconds.
-	opts = append([]ScyllaOption{ScyllaKeyspace(ks), ScyllaTimeout(30 * time.Second)}, opts...)
+	opts = append([]ScyllaOption{ScyllaKeyspace(ks), ScyllaTimeout(30 * time.Second),
+		ScyllaAuth(testenv.CassandraUser, testenv.CassandraPassword)}, opts...)
 	s, err := OpenScylla(hosts, opts...)
 	if err != nil {
 		t.Fatalf("OpenScylla(%v): %v", hosts, err)
@@ -122,7 +124,8 @@ func TestScyllaStopped(t *testing.T) {
 	hosts := testenv.Cassandra(t)
 	direct := devScylla(t, hosts) // makes the keyspace and drops it at the end
 	p := startProxy(t, hosts[0])
-	s, err := OpenScylla([]string{p.addr()}, ScyllaKeyspace(direct.keyspace), ScyllaTimeout(2*time.Second))
+	s, err := OpenScylla([]string{p.addr()}, ScyllaKeyspace(direct.keyspace), ScyllaTimeout(2*time.Second),
+		ScyllaAuth(testenv.CassandraUser, testenv.CassandraPassword))
 	if err != nil {
 		t.Fatalf("OpenScylla through the proxy: %v", err)
 	}
@@ -193,4 +196,38 @@ func (p *proxy) stop() {
 		c.Close()
 	}
 	p.conns = nil
+}
+
+// TestScyllaAuthAndTLS: the dev Cassandra wants a password, as managed
+// ScyllaDB and Cassandra do; the store connects with it, over TLS verified
+// against the node's CA, and writes and reads a block. Without the
+// password, or with a wrong one, it does not connect.
+func TestScyllaAuthAndTLS(t *testing.T) {
+	hosts := testenv.Cassandra(t)
+	ca := testenv.CassandraCA(t)
+	tlsCfg, err := tlsconf.Client(tlsconf.Files{CAFile: ca}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := devScylla(t, hosts, ScyllaTLS(tlsCfg))
+	k := key("user", "7")
+	b := blk(k, 3, 1, 2)
+	mustWrite(t, s, b)
+	if got := readOne(t, s, k, 3); string(got) != string(b.Data) {
+		t.Fatalf("over TLS: read %x", got)
+	}
+
+	for name, opts := range map[string][]ScyllaOption{
+		"no password":    nil,
+		"wrong password": {ScyllaAuth(testenv.CassandraUser, "wrong")},
+	} {
+		st, err := OpenScylla(hosts, append([]ScyllaOption{ScyllaKeyspace(s.keyspace), ScyllaTimeout(10 * time.Second)}, opts...)...)
+		switch {
+		case err == nil:
+			st.Close()
+			t.Errorf("%s: connected", name)
+		case !strings.Contains(err.Error(), "authentication required") && !strings.Contains(err.Error(), "password are incorrect"):
+			t.Errorf("%s: %v, want the cause named", name, err)
+		}
+	}
 }

@@ -175,6 +175,11 @@ type RedisConfig struct {
 type ScyllaConfig struct {
 	Hosts    []string `yaml:"hosts"`
 	Keyspace string   `yaml:"keyspace"`
+	// Username and Password log in (PasswordAuthenticator, or a managed
+	// service's user).
+	Username string    `yaml:"username,omitempty"`
+	Password string    `yaml:"password,omitempty"`
+	TLS      ClientTLS `yaml:"tls,omitempty"`
 }
 
 func defaultConfig() Config {

@@ -72,6 +72,11 @@ func (c *Config) masked() Config {
 			r.Password = mask(r.Password)
 			s.Redis = &r
 		}
+		if s.Scylla != nil {
+			sc := *s.Scylla
+			sc.Password = mask(sc.Password)
+			s.Scylla = &sc
+		}
 		m.Stores[name] = s
 	}
 	return m

@@ -98,6 +98,16 @@ func (s *storeSet) Connection(name string, kind schema.StoreKind) (views.Store, 
 		if c.Scylla.Keyspace != "" {
 			opts = append(opts, views.ScyllaKeyspace(c.Scylla.Keyspace))
 		}
+		if c.Scylla.Username != "" || c.Scylla.Password != "" {
+			opts = append(opts, views.ScyllaAuth(c.Scylla.Username, c.Scylla.Password))
+		}
+		tlsCfg, terr := c.Scylla.TLS.Config()
+		if terr != nil {
+			return nil, fmt.Errorf("connection %q: tls: %w", name, terr)
+		}
+		if tlsCfg != nil {
+			opts = append(opts, views.ScyllaTLS(tlsCfg))
+		}
 		st, err = views.OpenScylla(c.Scylla.Hosts, opts...)
 	default:
 		return nil, fmt.Errorf("connection %q is not a %s connection", name, kind)

@@ -12,7 +12,14 @@
 #   OFS_CASSANDRA_HEAP          max heap, as for -Xmx  (1g; -Xms is 512m or less)
 #   OFS_CASSANDRA_VERSION       cassandra-all version  (5.0.9)
 #   OFS_CASSANDRA_TIMEOUT       start-up timeout, s    (180)
-# Writes OFS_CASSANDRA_HOSTS=127.0.0.1:<port> to .dev/services.env once up.
+# Writes OFS_CASSANDRA_HOSTS=127.0.0.1:<port> to .dev/services.env once up, and
+# OFS_CASSANDRA_CA, the CA of the node's certificate.
+#
+# As a managed ScyllaDB or Cassandra, the node wants a password (the default
+# superuser, $CQL_USER / $CQL_PASSWORD) and takes TLS on the same port as plain
+# text (client_encryption_options.optional), with a certificate of a CA made
+# with openssl on the first start (.dev/cassandra/tls). A node started by an
+# older version of this script, with another configuration, is restarted.
 SERVICE=cassandra
 # shellcheck source=deploy/dev/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -26,7 +33,12 @@ TIMEOUT=${OFS_CASSANDRA_TIMEOUT:-180}
 HOST=127.0.0.1
 ADDR=$HOST:$PORT
 ENV_KEY=OFS_CASSANDRA_HOSTS
+CA_ENV_KEY=OFS_CASSANDRA_CA
+# The default superuser of PasswordAuthenticator (a dev secret, loopback only).
+CQL_USER=cassandra
+CQL_PASSWORD=cassandra
 DIR=$OFS_DEV_DIR/cassandra
+TLS=$DIR/tls
 CONF=$DIR/conf
 DATA=$DIR/data
 LOG=$OFS_DEV_DIR/log/cassandra.log
@@ -45,9 +57,10 @@ ours() {
 	fi
 }
 
-# cql_version: speak the CQL native protocol (v4) in plain bash: STARTUP,
-# then SELECT release_version FROM system.local, and print the version. Fails
-# unless the server answers READY and then a ROWS result. No driver needed.
+# cql_version: speak the CQL native protocol (v4) in plain bash: STARTUP (and,
+# when the server asks, SASL PLAIN as $CQL_USER), then SELECT release_version
+# FROM system.local, and print the version. Fails unless the server answers
+# READY (or AUTH_SUCCESS) and then a ROWS result. No driver needed.
 cql_version() (
 	LC_ALL=C
 	set +e
@@ -70,10 +83,20 @@ cql_version() (
 		done
 	}
 	be32() { printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 >> 24 & 255)) $(($1 >> 16 & 255)) $(($1 >> 8 & 255)) $(($1 & 255)); }
-	# STARTUP {CQL_VERSION: 3.0.0} on stream 1; the answer must be READY (2).
+	# STARTUP {CQL_VERSION: 3.0.0} on stream 1; the answer must be READY (2),
+	# or AUTHENTICATE (3): then AUTH_RESPONSE (15) with the SASL PLAIN token
+	# "\0user\0password" on stream 3, answered by AUTH_SUCCESS (16).
 	printf '\x04\x00\x00\x01\x01\x00\x00\x00\x16\x00\x01\x00\x0bCQL_VERSION\x00\x053.0.0' >&3
 	read_frame || exit 1
-	((OPCODE == 2)) || exit 1
+	if ((OPCODE == 3)); then
+		local tlen=$((2 + ${#CQL_USER} + ${#CQL_PASSWORD}))
+		# shellcheck disable=SC2059 # the format is built from byte escapes on purpose
+		printf "\\x04\\x00\\x00\\x03\\x0f$(be32 $((tlen + 4)))$(be32 "$tlen")\\x00%s\\x00%s" "$CQL_USER" "$CQL_PASSWORD" >&3
+		read_frame || exit 1
+		((OPCODE == 16)) || exit 1
+	else
+		((OPCODE == 2)) || exit 1
+	fi
 	# QUERY at consistency ONE, no flags, on stream 2; the answer must be
 	# RESULT (8) of kind ROWS holding a version.
 	query='SELECT release_version FROM system.local'
@@ -110,9 +133,31 @@ install() {
 	[[ -f $DIR/lib/cassandra-all-$VERSION.jar ]] || die "no cassandra-all-$VERSION.jar in $DIR/lib after maven"
 }
 
+# make_tls: a CA and the node's certificate (127.0.0.1, localhost), once;
+# Cassandra reads the key and its chain from one PEM file.
+make_tls() {
+	[[ -s $TLS/keystore.pem && -s $TLS/ca.pem ]] && return 0
+	command -v openssl >/dev/null || die "openssl not found (deploy/dev/tools.sh installs it)"
+	mkdir -p "$TLS"
+	log "making the dev CA and the node's certificate in $TLS"
+	(
+		cd "$TLS"
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+			-subj "/CN=ofs dev Cassandra CA" -keyout ca-key.pem -out ca.pem
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+			-keyout node-key.pem -out node.csr
+		printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >node.ext
+		openssl x509 -req -in node.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 3650 \
+			-extfile node.ext -out node.pem
+		cat node-key.pem node.pem ca.pem >keystore.pem.tmp && mv keystore.pem.tmp keystore.pem
+	) >"$OFS_DEV_DIR/log/cassandra-tls.log" 2>&1 || { tail -n 20 "$OFS_DEV_DIR/log/cassandra-tls.log" >&2; die "making the TLS certificates failed"; }
+}
+
+# write_config FILE: the node's cassandra.yaml, as this script wants it now
+# (logback.xml goes next to it).
 write_config() {
 	mkdir -p "$CONF" "$DIR/triggers" "$DATA"/{data,commitlog,saved_caches,hints,cdc_raw}
-	cat >"$CONF/cassandra.yaml" <<YAML
+	cat >"$1" <<YAML
 # Written by deploy/dev/cassandra.sh on every start; edit the script instead.
 # A single development node on loopback, sized for a small shared machine.
 cluster_name: ofs-dev
@@ -135,8 +180,15 @@ seed_provider:
     parameters:
       - seeds: "$HOST:$STORAGE_PORT"
 
-authenticator: AllowAllAuthenticator
+authenticator: PasswordAuthenticator
+role_manager: CassandraRoleManager
 authorizer: AllowAllAuthorizer
+client_encryption_options:
+  enabled: true
+  optional: true
+  ssl_context_factory:
+    class_name: org.apache.cassandra.security.PEMBasedSslContextFactory
+  keystore: $TLS/keystore.pem
 
 data_file_directories:
   - $DATA/data
@@ -258,10 +310,19 @@ up() {
 	# One `up` at a time: a second one waits here, then finds the node up.
 	exec 8>"$OFS_DEV_DIR/run/cassandra.lock"
 	flock -w $((TIMEOUT + 600)) 8 || die "another '$0 up' holds $OFS_DEV_DIR/run/cassandra.lock"
+	make_tls
+	if ours; then
+		write_config "$CONF/cassandra.yaml.want"
+		if ! cmp -s "$CONF/cassandra.yaml.want" "$CONF/cassandra.yaml"; then
+			log "the node's configuration changed (a newer cassandra.sh); restarting it"
+			down
+		fi
+	fi
 	if ours; then
 		if healthy; then
 			log "already running at $ADDR"
 			set_env "$ENV_KEY" "$ADDR"
+			set_env "$CA_ENV_KEY" "$TLS/ca.pem"
 			return 0
 		fi
 		# Ours but not answering here. Started with other ports (the config is
@@ -275,6 +336,7 @@ up() {
 		log "already started (pid $(cat "$(pidfile cassandra)")), waiting for it to serve CQL"
 		wait_healthy cassandra "$TIMEOUT" healthy
 		set_env "$ENV_KEY" "$ADDR"
+		set_env "$CA_ENV_KEY" "$TLS/ca.pem"
 		log "up at $ADDR in $((SECONDS - t0))s"
 		return 0
 	fi
@@ -284,7 +346,7 @@ up() {
 	done
 	command -v java >/dev/null || die "java not found (Cassandra $VERSION needs Java 11 or 17)"
 	install
-	write_config
+	write_config "$CONF/cassandra.yaml"
 	jvm_args
 	log "starting Cassandra $VERSION (log: $LOG)"
 	# Cassandra calls mlockall(MCL_CURRENT) at start. As root (CAP_IPC_LOCK)
@@ -300,12 +362,14 @@ up() {
 	{ start_bg cassandra "${launcher[@]}" java "${JVM_ARGS[@]}"; } 8>&-
 	wait_healthy cassandra "$TIMEOUT" started
 	set_env "$ENV_KEY" "$ADDR"
+	set_env "$CA_ENV_KEY" "$TLS/ca.pem"
 	log "up at $ADDR (Cassandra $(cql_version)) in $((SECONDS - t0))s"
 }
 
 down() {
 	ours || true # drops a pid file that does not name Cassandra
 	stop cassandra "$ENV_KEY"
+	unset_env "$CA_ENV_KEY"
 }
 
 # nodetool ARGS...: Cassandra's admin tool against our node, over the

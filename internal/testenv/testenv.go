@@ -94,8 +94,26 @@ func randomHex(tb testing.TB, n int) string {
 // Redis returns the address of the dev Redis server.
 func Redis(tb testing.TB) string { return list(tb, RedisKey, "redis")[0] }
 
-// Cassandra returns the CQL contact points of the dev Cassandra node.
+// Cassandra returns the CQL contact points of the dev Cassandra node. It
+// wants a password: CassandraUser and CassandraPassword.
 func Cassandra(tb testing.TB) []string { return list(tb, CassandraKey, "cassandra") }
+
+// The default superuser of the dev Cassandra (deploy/dev/cassandra.sh).
+const (
+	CassandraUser     = "cassandra"
+	CassandraPassword = "cassandra"
+)
+
+// CassandraCA returns the file of the CA that signed the dev Cassandra's
+// certificate (the node takes TLS and plain text on one port).
+func CassandraCA(tb testing.TB) string {
+	tb.Helper()
+	ca := Lookup("OFS_CASSANDRA_CA")
+	if _, err := os.Stat(ca); err != nil {
+		missing(tb, "the dev Cassandra's CA (OFS_CASSANDRA_CA=%q): %v", ca, err)
+	}
+	return ca
+}
 
 // Etcd returns the client endpoints of the dev etcd server.
 func Etcd(tb testing.TB) []string { return list(tb, EtcdKey, "etcd") }

@@ -216,7 +216,8 @@ func TestScyllaStore(t *testing.T) {
 		schema.ApplyFeatureGroup{Name: "user_cql", Entity: "user", ID: 3, Store: "wide",
 			Features: []schema.Feature{{Name: "score", Type: schema.FP64}, {Name: "label", Type: schema.String}}})
 	ks := testenv.Name(t)
-	scylla, err := views.OpenScylla(hosts, views.ScyllaKeyspace(ks), views.ScyllaTimeout(30*time.Second))
+	scylla, err := views.OpenScylla(hosts, views.ScyllaKeyspace(ks), views.ScyllaTimeout(30*time.Second),
+		views.ScyllaAuth(testenv.CassandraUser, testenv.CassandraPassword))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,6 +225,7 @@ func TestScyllaStore(t *testing.T) {
 		scylla.Close()
 		cluster := gocql.NewCluster(hosts...)
 		cluster.Timeout = 30 * time.Second
+		cluster.Authenticator = gocql.PasswordAuthenticator{Username: testenv.CassandraUser, Password: testenv.CassandraPassword}
 		if host, port, ok := strings.Cut(hosts[0], ":"); ok {
 			cluster.Hosts = []string{host}
 			cluster.Port, _ = strconv.Atoi(port)
