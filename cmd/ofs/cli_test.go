@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
@@ -88,7 +89,14 @@ func run(t *testing.T, env []string, args ...string) (string, error) {
 
 func waitServing(t *testing.T, addr string) {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	waitServingWith(t, addr, insecure.NewCredentials())
+}
+
+// waitServingWith waits until the gRPC health service of addr, reached with
+// creds, says SERVING.
+func waitServingWith(t *testing.T, addr string, creds credentials.TransportCredentials) {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		t.Fatal(err)
 	}

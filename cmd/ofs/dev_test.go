@@ -2,34 +2,14 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ofstack/ofs/internal/testenv"
 )
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestDevDemoAndKcat runs `ofs dev` as a newcomer would: it prints the demo
 // table and the next steps; a JSON event produced with kcat to its broker is
@@ -39,7 +19,7 @@ func TestDevDemoAndKcat(t *testing.T) {
 	kafka, etcd, grpcAddr, metrics := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	cmd := exec.Command(binary, "dev", "--kafka-addr", kafka, "--etcd-addr", etcd, "--grpc-addr", grpcAddr,
 		"--metrics-addr", metrics)
-	var out lockedBuffer
+	var out testenv.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

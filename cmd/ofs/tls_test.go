@@ -2,20 +2,20 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/ofstack/ofs/internal/etcdserver"
 	"github.com/ofstack/ofs/internal/testenv"
@@ -95,24 +95,7 @@ func waitServingTLS(t *testing.T, addr string, files tlsconf.Files) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	for {
-		resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
-		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("server at %s not SERVING over TLS within 2 minutes: %v", addr, err)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
+	waitServingWith(t, addr, credentials.NewTLS(cfg))
 }
 
 // TestKafkaOverSASLSSL runs every Kafka client of ofs (the goka processors,
@@ -159,21 +142,7 @@ stores:
 	waitServing(t, addr)
 	applyExample(t, env)
 
-	events := `{"entity":"user","keys":{"user_id":31},"feature_group":"user_activity","values":{"clicks_1h":31}}` + "\n"
-	if out, errOut, code := runSplit(t, env, events, "publish", "-"); code != 0 || !strings.Contains(out, "sent=1 failed=0") {
-		t.Fatalf("publish over SASL_SSL: exit %d\n%s%s", code, out, errOut)
-	}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		out, err := run(t, env, "get", "--entity", "user", "--group", "user_activity", "--json", "31")
-		if err == nil && strings.Contains(out, `"clicks_1h":31`) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the event published over SASL_SSL is not served: %v\n%s", err, out)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	publishAndServe(t, env, 31)
 
 	// A wrong password stops the processes at start, with the reason.
 	bad := append(slices.Clone(env), "OFS_KAFKA_SASL_PASSWORD=wrong")
@@ -247,21 +216,7 @@ stores:
 	waitServing(t, addr)
 	applyExample(t, env)
 
-	events := `{"entity":"user","keys":{"user_id":32},"feature_group":"user_activity","values":{"clicks_1h":32}}` + "\n"
-	if out, errOut, code := runSplit(t, env, events, "publish", "-"); code != 0 || !strings.Contains(out, "sent=1 failed=0") {
-		t.Fatalf("publish: exit %d\n%s%s", code, out, errOut)
-	}
-	deadline := time.Now().Add(time.Minute)
-	for {
-		out, err := run(t, env, "get", "--entity", "user", "--group", "user_activity", "--json", "32")
-		if err == nil && strings.Contains(out, `"clicks_1h":32`) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the event is not served from Redis over TLS: %v\n%s", err, out)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	publishAndServe(t, env, 32)
 
 	bad := append(slices.Clone(env), "OFS_ETCD_PASSWORD=wrong", "OFS_GRPC_ADDR="+freeAddr(t))
 	out, err := run(t, bad, "serve")
@@ -293,5 +248,27 @@ func enableEtcdAuth(t *testing.T, endpoint, ca, user, password string) {
 	}
 	if _, err := cli.AuthEnable(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// publishAndServe publishes a user_activity event of user id with `ofs
+// publish` and waits until `ofs get` serves it.
+func publishAndServe(t *testing.T, env []string, id int) {
+	t.Helper()
+	events := fmt.Sprintf(`{"entity":"user","keys":{"user_id":%d},"feature_group":"user_activity","values":{"clicks_1h":%d}}`+"\n", id, id)
+	if out, errOut, code := runSplit(t, env, events, "publish", "-"); code != 0 || !strings.Contains(out, "sent=1 failed=0") {
+		t.Fatalf("publish: exit %d\n%s%s", code, out, errOut)
+	}
+	want := fmt.Sprintf(`"clicks_1h":%d`, id)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out, err := run(t, env, "get", "--entity", "user", "--group", "user_activity", "--json", strconv.Itoa(id))
+		if err == nil && strings.Contains(out, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the published event is not served: %v\n%s", err, out)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

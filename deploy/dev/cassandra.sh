@@ -133,26 +133,6 @@ install() {
 	[[ -f $DIR/lib/cassandra-all-$VERSION.jar ]] || die "no cassandra-all-$VERSION.jar in $DIR/lib after maven"
 }
 
-# make_tls: a CA and the node's certificate (127.0.0.1, localhost), once;
-# Cassandra reads the key and its chain from one PEM file.
-make_tls() {
-	[[ -s $TLS/keystore.pem && -s $TLS/ca.pem ]] && return 0
-	command -v openssl >/dev/null || die "openssl not found (deploy/dev/tools.sh installs it)"
-	mkdir -p "$TLS"
-	log "making the dev CA and the node's certificate in $TLS"
-	(
-		cd "$TLS"
-		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
-			-subj "/CN=ofs dev Cassandra CA" -keyout ca-key.pem -out ca.pem
-		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
-			-keyout node-key.pem -out node.csr
-		printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >node.ext
-		openssl x509 -req -in node.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 3650 \
-			-extfile node.ext -out node.pem
-		cat node-key.pem node.pem ca.pem >keystore.pem.tmp && mv keystore.pem.tmp keystore.pem
-	) >"$OFS_DEV_DIR/log/cassandra-tls.log" 2>&1 || { tail -n 20 "$OFS_DEV_DIR/log/cassandra-tls.log" >&2; die "making the TLS certificates failed"; }
-}
-
 # write_config FILE: the node's cassandra.yaml, as this script wants it now
 # (logback.xml goes next to it).
 write_config() {
@@ -310,7 +290,7 @@ up() {
 	# One `up` at a time: a second one waits here, then finds the node up.
 	exec 8>"$OFS_DEV_DIR/run/cassandra.lock"
 	flock -w $((TIMEOUT + 600)) 8 || die "another '$0 up' holds $OFS_DEV_DIR/run/cassandra.lock"
-	make_tls
+	dev_tls "$TLS" "Cassandra node"
 	if ours; then
 		write_config "$CONF/cassandra.yaml.want"
 		if ! cmp -s "$CONF/cassandra.yaml.want" "$CONF/cassandra.yaml"; then

@@ -117,26 +117,6 @@ answers() {
 	[[ $out == *"Cluster ID: $CLUSTER_ID"* ]] || { log "unexpected answer: $out"; return 1; }
 }
 
-# make_tls: a CA and the broker's certificate (127.0.0.1, localhost), once.
-# Kafka reads the key and its chain from one PEM file (ssl.keystore.type=PEM).
-make_tls() {
-	[[ -s $TLS/keystore.pem && -s $TLS/ca.pem ]] && return 0
-	command -v openssl >/dev/null || die "openssl not found (deploy/dev/tools.sh installs it)"
-	mkdir -p "$TLS"
-	log "making the dev CA and the broker's certificate in $TLS"
-	(
-		cd "$TLS"
-		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
-			-subj "/CN=ofs dev Kafka CA" -keyout ca-key.pem -out ca.pem
-		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
-			-keyout broker-key.pem -out broker.csr
-		printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >broker.ext
-		openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 3650 \
-			-extfile broker.ext -out broker.pem
-		cat broker-key.pem broker.pem ca.pem >keystore.pem.tmp && mv keystore.pem.tmp keystore.pem
-	) >"$OFS_DEV_DIR/log/kafka-tls.log" 2>&1 || { tail -n 20 "$OFS_DEV_DIR/log/kafka-tls.log" >&2; die "making the TLS certificates failed"; }
-}
-
 # write_config FILE: the broker's configuration, as this script wants it now.
 write_config() {
 	mkdir -p "$CONF" "$DATA"
@@ -236,7 +216,7 @@ up() {
 		p=$(configured_port)
 		[[ -z $p || $p == "$PORT" ]] ||
 			die "our broker (pid $pid) runs on port $p, not $PORT; run '$0 down' first"
-		make_tls
+		dev_tls "$TLS" "Kafka broker"
 		write_config "$CONF/server.properties.want"
 		if ! cmp -s "$CONF/server.properties.want" "$CONF/server.properties"; then
 			log "the broker's configuration changed (a newer kafka.sh); restarting it"
@@ -264,7 +244,7 @@ up() {
 
 	command -v java >/dev/null || die "java not found (Kafka $KAFKA_VERSION needs Java 17+)"
 	mvn_fetch "$DIR" "${ARTIFACTS[@]}"
-	make_tls
+	dev_tls "$TLS" "Kafka broker"
 	write_config "$CONF/server.properties"
 	write_logging
 	format_storage

@@ -136,3 +136,28 @@ POM
 		{ tail -n 30 "$OFS_DEV_DIR/log/$(basename "$dir")-mvn.log" >&2; die "maven could not resolve $*"; }
 	printf '%s\n' "$want" >"$dir/lib/.done"
 }
+
+# dev_tls DIR WHAT: once, a CA of this dev setup and a certificate for
+# 127.0.0.1 and localhost signed by it, made with openssl: DIR/ca.pem,
+# DIR/cert.pem, DIR/key.pem, and DIR/keystore.pem (the key, the certificate
+# and the CA in one PEM file, as Kafka's and Cassandra's PEM keystores read
+# it). WHAT names them in the subjects and in the log.
+dev_tls() {
+	local dir=$1 what=$2
+	[[ -s $dir/keystore.pem && -s $dir/ca.pem ]] && return 0
+	command -v openssl >/dev/null || die "openssl not found (deploy/dev/tools.sh installs it)"
+	mkdir -p "$dir"
+	log "making the dev CA and the $what's certificate in $dir"
+	(
+		cd "$dir"
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+			-subj "/CN=ofs dev $what CA" -keyout ca-key.pem -out ca.pem
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+			-keyout key.pem -out cert.csr
+		printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >cert.ext
+		openssl x509 -req -in cert.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 3650 \
+			-extfile cert.ext -out cert.pem
+		cat key.pem cert.pem ca.pem >keystore.pem.tmp && mv keystore.pem.tmp keystore.pem
+	) >"$OFS_DEV_DIR/log/$SERVICE-tls.log" 2>&1 ||
+		{ tail -n 20 "$OFS_DEV_DIR/log/$SERVICE-tls.log" >&2; die "making the TLS certificates failed"; }
+}

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -209,13 +208,13 @@ func runStep(t *testing.T, root string, n int, cmd string, want []string) {
 // that SIGINT reaches task and ofs as Ctrl-C in a terminal does.
 type devProcess struct {
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *testenv.Buffer
 	done chan error
 }
 
 func startDev(t *testing.T, root, cmd string) *devProcess {
 	t.Helper()
-	d := &devProcess{out: &lockedBuffer{}, done: make(chan error, 1)}
+	d := &devProcess{out: &testenv.Buffer{}, done: make(chan error, 1)}
 	d.cmd = exec.Command("bash", "-c", cmd)
 	d.cmd.Dir = root
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
@@ -288,24 +287,6 @@ func freeAddr(t *testing.T, extra int) string {
 	}
 	t.Fatal("no free loopback port")
 	return ""
-}
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // TestPageRules checks the reading of the page that TestQuickstart relies on:

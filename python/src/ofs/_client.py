@@ -222,24 +222,8 @@ class Client:
         credentials: grpc.ChannelCredentials | None = None,
         channel: grpc.Channel | None = None,
     ) -> None:
-        self.addr = addr
-        self.timeout = timeout
-        self.max_attempts = max_attempts
-        self.retry_base = retry_base
-        self.retry_max = retry_max
-        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
-        if channel is None:
-            # Round robin over every address the name resolves to (a headless
-            # Service: dns:///ofs-headless.features.svc:7070).
-            options = [("grpc.lb_policy_name", "round_robin")]
-            if credentials is not None:
-                channel = grpc.secure_channel(addr, credentials, options=options)
-            else:
-                channel = grpc.insecure_channel(addr, options=options)
-        self._channel = channel
-        self._features = service_pb2_grpc.FeatureServiceStub(self._channel)
-        self._registry = registry_pb2_grpc.RegistryServiceStub(self._channel)
-        self._key_columns: dict[str, list[registry_pb2.KeyColumn]] = {}
+        _setup(self, addr, token, timeout, max_attempts, retry_base, retry_max, channel or _channel(grpc, addr, credentials))
+        self._key_columns: dict[str, list[registry_pb2.KeyColumn]]
 
     def close(self) -> None:
         """Close the connection."""
@@ -387,6 +371,30 @@ def _persist_request(group: str, rows: Sequence[Mapping[str, Any]]) -> service_p
             raise OfsError(f"ofs: persist {group} row {i}: {e}") from e
         events.append(ev)
     return service_pb2.PersistRequest(feature_group=group, rows=events)
+
+
+def _setup(c: Any, addr: str, token: str | None, timeout: float, max_attempts: int, retry_base: float, retry_max: float, channel: Any) -> None:
+    """Set the fields that Client and ofs.aio.Client share."""
+    c.addr = addr
+    c.timeout = timeout
+    c.max_attempts = max_attempts
+    c.retry_base = retry_base
+    c.retry_max = retry_max
+    c._metadata = (("authorization", f"Bearer {token}"),) if token else None
+    c._channel = channel
+    c._features = service_pb2_grpc.FeatureServiceStub(channel)
+    c._registry = registry_pb2_grpc.RegistryServiceStub(channel)
+    c._key_columns = {}
+
+
+def _channel(module: Any, addr: str, credentials: grpc.ChannelCredentials | None) -> Any:
+    """A channel of ``module`` (grpc, or grpc.aio) to addr: TLS with
+    credentials, else plain text; round robin over every address the name
+    resolves to (a headless Service: dns:///ofs-headless.features.svc:7070)."""
+    options = [("grpc.lb_policy_name", "round_robin")]
+    if credentials is not None:
+        return module.secure_channel(addr, credentials, options=options)
+    return module.insecure_channel(addr, options=options)
 
 
 def _error(what: str, e: grpc.RpcError) -> OfsError:

@@ -23,9 +23,8 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from ofs._client import OfsError, RetrieveResult, _backoff, _error, _persist_request, _retrieve_request
-from ofs._proto.ofs.feature.v1 import service_pb2_grpc
-from ofs._proto.ofs.registry.v1 import registry_pb2, registry_pb2_grpc
+from ofs._client import OfsError, RetrieveResult, _backoff, _channel, _error, _persist_request, _retrieve_request, _setup
+from ofs._proto.ofs.registry.v1 import registry_pb2
 
 __all__ = ["Client", "OfsError"]
 
@@ -46,22 +45,8 @@ class Client:
         credentials: grpc.ChannelCredentials | None = None,
         channel: grpc.aio.Channel | None = None,
     ) -> None:
-        self.addr = addr
-        self.timeout = timeout
-        self.max_attempts = max_attempts
-        self.retry_base = retry_base
-        self.retry_max = retry_max
-        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
-        if channel is None:
-            options = [("grpc.lb_policy_name", "round_robin")]
-            if credentials is not None:
-                channel = grpc.aio.secure_channel(addr, credentials, options=options)
-            else:
-                channel = grpc.aio.insecure_channel(addr, options=options)
-        self._channel = channel
-        self._features = service_pb2_grpc.FeatureServiceStub(self._channel)
-        self._registry = registry_pb2_grpc.RegistryServiceStub(self._channel)
-        self._key_columns: dict[str, list[registry_pb2.KeyColumn]] = {}
+        _setup(self, addr, token, timeout, max_attempts, retry_base, retry_max, channel or _channel(grpc.aio, addr, credentials))
+        self._key_columns: dict[str, list[registry_pb2.KeyColumn]]
 
     async def close(self) -> None:
         """Close the connection; calls in flight are cancelled."""
