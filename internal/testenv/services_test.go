@@ -66,6 +66,7 @@ func TestCassandraWriteTimestampDecides(t *testing.T) {
 	}
 	cluster.Timeout = 30 * time.Second
 	cluster.ConnectTimeout = 10 * time.Second
+	cluster.Authenticator = gocql.PasswordAuthenticator{Username: testenv.CassandraUser, Password: testenv.CassandraPassword}
 	session, err := gocqlx.WrapSession(cluster.CreateSession())
 	if err != nil {
 		t.Fatalf("connect to %v: %v", hosts, err)
