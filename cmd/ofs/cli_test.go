@@ -236,7 +236,7 @@ func TestConfigCheck(t *testing.T) {
 	}
 
 	bad := filepath.Join(dir, "bad.yaml")
-	if err := os.WriteFile(bad, []byte("kafka:\n  feature_partitions: 0\n  sasl: {mechanism: GSSAPI, username: u}\nlog: {format: xml}\ngrpc: {max_connection_age: -1s}\n"), 0o600); err != nil {
+	if err := os.WriteFile(bad, []byte("kafka:\n  feature_partitions: 0\n  sasl: {mechanism: GSSAPI, username: u}\nlog: {format: xml}\ngrpc: {max_connection_age: -1s}\nstores:\n  a: {redis: {addrs: [r:6379], password: x, password_env: P}}\n  b: {scylla: {hosts: [s:9042], password_env: OFS_TEST_UNSET_PASSWORD}}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	out, err = run(t, nil, "config", "check", "-c", bad)
@@ -244,7 +244,8 @@ func TestConfigCheck(t *testing.T) {
 	if !errorsAs(err, &ee) || ee.ExitCode() != 2 {
 		t.Fatalf("config check of a bad file: %v, want exit code 2\n%s", err, out)
 	}
-	for _, want := range []string{"feature_partitions is 0", `mechanism "GSSAPI"`, `log.format is "xml"`, "max_connection_age is -1s"} {
+	for _, want := range []string{"feature_partitions is 0", `mechanism "GSSAPI"`, `log.format is "xml"`, "max_connection_age is -1s",
+		"stores.a.redis: password and password_env are both set", "stores.b.scylla.password_env: OFS_TEST_UNSET_PASSWORD is not set"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("config check of a bad file does not name %q:\n%s", want, out)
 		}

@@ -166,6 +166,9 @@ type RedisConfig struct {
 	DB         int      `yaml:"db,omitempty"`
 	Username   string   `yaml:"username,omitempty"`
 	Password   string   `yaml:"password,omitempty"`
+	// PasswordEnv names the environment variable that holds the password
+	// instead (one filled from a secret store), so that the file holds none.
+	PasswordEnv string `yaml:"password_env,omitempty"`
 	// KeyPrefix starts every key ofs writes; default "ofs:".
 	KeyPrefix string    `yaml:"key_prefix,omitempty"`
 	TLS       ClientTLS `yaml:"tls,omitempty"`
@@ -177,9 +180,11 @@ type ScyllaConfig struct {
 	Keyspace string   `yaml:"keyspace"`
 	// Username and Password log in (PasswordAuthenticator, or a managed
 	// service's user).
-	Username string    `yaml:"username,omitempty"`
-	Password string    `yaml:"password,omitempty"`
-	TLS      ClientTLS `yaml:"tls,omitempty"`
+	Username string `yaml:"username,omitempty"`
+	Password string `yaml:"password,omitempty"`
+	// PasswordEnv: as for Redis.
+	PasswordEnv string    `yaml:"password_env,omitempty"`
+	TLS         ClientTLS `yaml:"tls,omitempty"`
 }
 
 func defaultConfig() Config {
@@ -250,6 +255,12 @@ func (c *Config) Validate() error {
 		if s.Scylla != nil && len(s.Scylla.Hosts) == 0 {
 			errs = append(errs, fmt.Errorf("stores.%s.scylla.hosts is empty", name))
 		}
+		if s.Redis != nil {
+			errs = append(errs, checkPasswordEnv("stores."+name+".redis", s.Redis.Password, s.Redis.PasswordEnv))
+		}
+		if s.Scylla != nil {
+			errs = append(errs, checkPasswordEnv("stores."+name+".scylla", s.Scylla.Password, s.Scylla.PasswordEnv))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -264,6 +275,20 @@ func (c *Config) KafkaSecurity() (topics.Security, error) {
 	}
 	sec.TLS = cfg
 	return sec, sec.SASL.Check()
+}
+
+// checkPasswordEnv reports a password given twice, or named in an
+// environment variable that is not set.
+func checkPasswordEnv(where, password, env string) error {
+	switch {
+	case env == "":
+		return nil
+	case password != "":
+		return fmt.Errorf("%s: password and password_env are both set", where)
+	case os.Getenv(env) == "":
+		return fmt.Errorf("%s.password_env: %s is not set", where, env)
+	}
+	return nil
 }
 
 // Names returns the topic and group names of the configured prefix.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -91,15 +92,15 @@ func (s *storeSet) Connection(name string, kind schema.StoreKind) (views.Store, 
 		}
 		st, err = views.OpenRedis(&redis.UniversalOptions{
 			Addrs: c.Redis.Addrs, MasterName: c.Redis.MasterName, DB: c.Redis.DB,
-			Username: c.Redis.Username, Password: c.Redis.Password, TLSConfig: tlsCfg,
+			Username: c.Redis.Username, Password: passwordOf(c.Redis.Password, c.Redis.PasswordEnv), TLSConfig: tlsCfg,
 		}, opts...)
 	case c.Scylla != nil && kind == schema.Scylla:
 		opts := []views.ScyllaOption{views.ScyllaLogger(s.log)}
 		if c.Scylla.Keyspace != "" {
 			opts = append(opts, views.ScyllaKeyspace(c.Scylla.Keyspace))
 		}
-		if c.Scylla.Username != "" || c.Scylla.Password != "" {
-			opts = append(opts, views.ScyllaAuth(c.Scylla.Username, c.Scylla.Password))
+		if pw := passwordOf(c.Scylla.Password, c.Scylla.PasswordEnv); c.Scylla.Username != "" || pw != "" {
+			opts = append(opts, views.ScyllaAuth(c.Scylla.Username, pw))
 		}
 		tlsCfg, terr := c.Scylla.TLS.Config()
 		if terr != nil {
@@ -117,6 +118,15 @@ func (s *storeSet) Connection(name string, kind schema.StoreKind) (views.Store, 
 	}
 	s.open[id] = st
 	return st, nil
+}
+
+// passwordOf returns the password, from the environment variable env when
+// it is named (Validate checked that it is set).
+func passwordOf(password, env string) string {
+	if env != "" {
+		return os.Getenv(env)
+	}
+	return password
 }
 
 // retarget returns c moved to a target's key prefix or keyspace.

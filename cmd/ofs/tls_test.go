@@ -193,7 +193,7 @@ stores:
   default:
     redis:
       addrs: ["`+redisAddr+`"]
-      password: redis-secret
+      password_env: OFS_TEST_REDIS_PASSWORD
       key_prefix: "`+prefix+`:"
       tls:
         ca_file: `+certs.CA+`
@@ -206,6 +206,7 @@ stores:
 		"OFS_ETCD_ENDPOINTS=" + etcdAddr,
 		"OFS_ETCD_USERNAME=root",
 		"OFS_ETCD_PASSWORD=etcd-secret",
+		"OFS_TEST_REDIS_PASSWORD=redis-secret",
 		"OFS_PREFIX=" + prefix,
 		"OFS_GRPC_ADDR=" + addr,
 		"OFS_LOG_LEVEL=warn",
