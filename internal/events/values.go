@@ -248,17 +248,7 @@ func (t *target) setInt64s(i int, v []int64, f64 *[]float64) *Error {
 		t.builder.SetInt64s(i, v)
 		return nil
 	}
-	fs := (*f64)[:0]
-	for k, x := range v {
-		f := float64(x)
-		if err := checkFloat(c, k, f); err != nil {
-			return err
-		}
-		fs = append(fs, f)
-	}
-	*f64 = fs
-	t.builder.SetFloat64s(i, fs)
-	return nil
+	return t.setFloats(i, c, toFloats(v, f64))
 }
 
 func (t *target) setUint64s(i int, v []uint64, f64 *[]float64) *Error {
@@ -275,15 +265,29 @@ func (t *target) setUint64s(i int, v []uint64, f64 *[]float64) *Error {
 		t.builder.SetUint64s(i, v)
 		return nil
 	}
+	return t.setFloats(i, c, toFloats(v, f64))
+}
+
+// toFloats converts integers to floats in the scratch f64.
+func toFloats[T int64 | uint64](v []T, f64 *[]float64) []float64 {
 	fs := (*f64)[:0]
-	for k, x := range v {
-		f := float64(x)
-		if err := checkFloat(c, k, f); err != nil {
-			return err
-		}
-		fs = append(fs, f)
+	for _, x := range v {
+		fs = append(fs, float64(x))
 	}
 	*f64 = fs
+	return fs
+}
+
+// setFloats checks fs against the range of float column c (an fp64 takes
+// every float) and sets it.
+func (t *target) setFloats(i int, c *codec.Column, fs []float64) *Error {
+	if c.Type != schema.FP64 {
+		for k, f := range fs {
+			if err := checkFloat(c, k, f); err != nil {
+				return err
+			}
+		}
+	}
 	t.builder.SetFloat64s(i, fs)
 	return nil
 }
@@ -296,15 +300,7 @@ func (t *target) setFloat64s(i int, v []float64) *Error {
 		}
 		return err
 	}
-	if c.Type != schema.FP64 {
-		for k, f := range v {
-			if err := checkFloat(c, k, f); err != nil {
-				return err
-			}
-		}
-	}
-	t.builder.SetFloat64s(i, v)
-	return nil
+	return t.setFloats(i, c, v)
 }
 
 func (t *target) setFloat32s(i int, v []float32) *Error {
