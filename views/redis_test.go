@@ -79,7 +79,7 @@ func runRedis(t *testing.T, dir string, args ...string) (string, *exec.Cmd) {
 		t.Skip("starts a redis-server: not run with -short")
 	}
 	bin := testenv.Tool(t, "redis-server")
-	port := strconv.Itoa(freePort(t))
+	port := strconv.Itoa(testenv.FreePort(t))
 	var conf []string
 	if len(args) > 0 && strings.HasSuffix(args[0], ".conf") {
 		conf, args = args[:1], args[1:]
@@ -112,20 +112,6 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("waited 10 s for %s", what)
-}
-
-// freePort returns a loopback TCP port that nothing listens on.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return port
 }
 
 func TestRedis(t *testing.T) {
@@ -303,7 +289,7 @@ func TestRedisUnreachable(t *testing.T) {
 	if testing.Short() {
 		t.Skip("dials the network")
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	s, err := OpenRedis(&redis.UniversalOptions{Addrs: []string{addr}, DialTimeout: time.Second, MaxRetries: 1})
 	if err != nil {
 		t.Fatal(err)

@@ -111,7 +111,7 @@ func TestScyllaUnreachable(t *testing.T) {
 	if testing.Short() {
 		t.Skip("dials the network")
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	addr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	_, err := OpenScylla([]string{addr}, ScyllaTimeout(time.Second))
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("OpenScylla(%s): %v, want ErrUnavailable", addr, err)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -40,16 +39,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	_ = os.RemoveAll(dir) // a temporary directory; nothing to report
 	os.Exit(code)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // start runs `ofs args...` in the background until the test ends, then
@@ -119,7 +108,7 @@ func waitServingWith(t *testing.T, addr string, creds credentials.TransportCrede
 func TestApplyExampleRegistry(t *testing.T) {
 	brokers := testenv.Kafka(t)
 	etcd := testenv.Etcd(t)
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t, 0)
 	env := []string{
 		"OFS_KAFKA_BROKERS=" + strings.Join(brokers, ","),
 		"OFS_ETCD_ENDPOINTS=" + strings.Join(etcd, ","),
@@ -256,7 +245,7 @@ func TestConfigCheck(t *testing.T) {
 // process's components are ready, then 200, for the processors and the
 // server alike (Kubernetes probes it; gRPC health needs plain text).
 func TestReadyz(t *testing.T) {
-	registryMetrics, serveMetrics, addr := freeAddr(t), freeAddr(t), freeAddr(t)
+	registryMetrics, serveMetrics, addr := testenv.FreeAddr(t, 0), testenv.FreeAddr(t, 0), testenv.FreeAddr(t, 0)
 	env := []string{
 		"OFS_KAFKA_BROKERS=" + strings.Join(testenv.Kafka(t), ","),
 		"OFS_ETCD_ENDPOINTS=" + strings.Join(testenv.Etcd(t), ","),

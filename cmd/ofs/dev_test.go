@@ -16,7 +16,7 @@ import (
 // then served by `ofs get`; Ctrl-C (SIGINT) stops it cleanly.
 func TestDevDemoAndKcat(t *testing.T) {
 	kcat := testenv.Tool(t, "kcat")
-	kafka, etcd, grpcAddr, metrics := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	kafka, etcd, grpcAddr, metrics := testenv.FreeAddr(t, 0), testenv.FreeAddr(t, 0), testenv.FreeAddr(t, 0), testenv.FreeAddr(t, 0)
 	cmd := exec.Command(binary, "dev", "--kafka-addr", kafka, "--etcd-addr", etcd, "--grpc-addr", grpcAddr,
 		"--metrics-addr", metrics)
 	var out testenv.Buffer

@@ -235,7 +235,7 @@ func TestGetPrintsStoredValues(t *testing.T) {
 
 	// A server that wants a reader token: refused without it, served with
 	// OFS_TOKEN.
-	authAddr := freeAddr(t)
+	authAddr := testenv.FreeAddr(t, 0)
 	authCfg := filepath.Join(t.TempDir(), "auth.yaml")
 	if err := os.WriteFile(authCfg, []byte(cfg+"auth:\n  reader_tokens: [r-secret]\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -277,7 +277,7 @@ func TestGuessJSONKey(t *testing.T) {
 // commands for that installation.
 func publishEnv(t *testing.T) (env []string, addr, prefix string) {
 	t.Helper()
-	addr, prefix = freeAddr(t), testenv.Name(t)
+	addr, prefix = testenv.FreeAddr(t, 0), testenv.Name(t)
 	env = []string{
 		"OFS_KAFKA_BROKERS=" + strings.Join(testenv.Kafka(t), ","),
 		"OFS_ETCD_ENDPOINTS=" + strings.Join(testenv.Etcd(t), ","),

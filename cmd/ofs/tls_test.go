@@ -29,7 +29,7 @@ func TestServeMutualTLSAndTokens(t *testing.T) {
 	brokers := testenv.Kafka(t)
 	etcd := testenv.Etcd(t)
 	certs := testenv.NewCerts(t)
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t, 0)
 	config := filepath.Join(t.TempDir(), "ofs.yaml")
 	if err := os.WriteFile(config, []byte(`
 grpc:
@@ -109,7 +109,7 @@ func TestKafkaOverSASLSSL(t *testing.T) {
 	user, password := testenv.KafkaScramUser(t)
 	redisAddr := testenv.Redis(t)
 	prefix := testenv.Name(t)
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t, 0)
 	config := filepath.Join(t.TempDir(), "ofs.yaml")
 	if err := os.WriteFile(config, []byte(`
 kafka:
@@ -161,8 +161,8 @@ func TestEtcdAndRedisOverTLS(t *testing.T) {
 	redisServer := testenv.Tool(t, "redis-server")
 	certs := testenv.NewCerts(t)
 
-	etcdAddr := freeAddr(t)
-	srv, err := etcdserver.Start(etcdserver.Config{Dir: t.TempDir(), ClientAddr: etcdAddr, PeerAddr: freeAddr(t),
+	etcdAddr := testenv.FreeAddr(t, 0)
+	srv, err := etcdserver.Start(etcdserver.Config{Dir: t.TempDir(), ClientAddr: etcdAddr, PeerAddr: testenv.FreeAddr(t, 0),
 		CertFile: certs.ServerCert, KeyFile: certs.ServerKey, LogFile: filepath.Join(t.TempDir(), "etcd.log")})
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +170,7 @@ func TestEtcdAndRedisOverTLS(t *testing.T) {
 	t.Cleanup(srv.Close)
 	enableEtcdAuth(t, etcdAddr, certs.CA, "root", "etcd-secret")
 
-	redisAddr := freeAddr(t)
+	redisAddr := testenv.FreeAddr(t, 0)
 	_, redisPort, _ := net.SplitHostPort(redisAddr)
 	redisCmd := exec.Command(redisServer, "--bind", "127.0.0.1", "--port", "0", "--tls-port", redisPort,
 		"--tls-cert-file", certs.ServerCert, "--tls-key-file", certs.ServerKey, "--tls-ca-cert-file", certs.CA,
@@ -181,7 +181,7 @@ func TestEtcdAndRedisOverTLS(t *testing.T) {
 	t.Cleanup(func() { _ = redisCmd.Process.Kill(); _ = redisCmd.Wait() })
 
 	prefix := testenv.Name(t)
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t, 0)
 	config := filepath.Join(t.TempDir(), "ofs.yaml")
 	if err := os.WriteFile(config, []byte(`
 kafka:
@@ -219,7 +219,7 @@ stores:
 
 	publishAndServe(t, env, 32)
 
-	bad := append(slices.Clone(env), "OFS_ETCD_PASSWORD=wrong", "OFS_GRPC_ADDR="+freeAddr(t))
+	bad := append(slices.Clone(env), "OFS_ETCD_PASSWORD=wrong", "OFS_GRPC_ADDR="+testenv.FreeAddr(t, 0))
 	out, err := run(t, bad, "serve")
 	if err == nil || !strings.Contains(out, "authentication failed") {
 		t.Fatalf("serve with a wrong etcd password: %v\n%s", err, out)

@@ -5,11 +5,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -56,8 +54,8 @@ func TestQuickstart(t *testing.T) {
 		t.Fatalf("the page has %d steps, and the first is %q: want `go tool task dev` first", len(steps), steps[0].cmd)
 	}
 
-	kafka, grpcAddr, metrics := freeAddr(t, 0), freeAddr(t, 0), freeAddr(t, 0)
-	etcd := freeAddr(t, 1) // its peer port is the next one
+	kafka, grpcAddr, metrics := testenv.FreeAddr(t, 0), testenv.FreeAddr(t, 0), testenv.FreeAddr(t, 0)
+	etcd := testenv.FreeAddr(t, 1) // its peer port is the next one
 	rewrite := strings.NewReplacer(
 		"127.0.0.1:9092", kafka,
 		"127.0.0.1:7070", grpcAddr,
@@ -259,34 +257,6 @@ func (d *devProcess) stop(within time.Duration) error {
 	case <-time.After(within):
 		return fmt.Errorf("still running %s after SIGINT", within)
 	}
-}
-
-// freeAddr returns a loopback address whose port, and the next extra ports,
-// are free now.
-func freeAddr(t *testing.T, extra int) string {
-	t.Helper()
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		ok := true
-		for i := 1; i <= extra && ok; i++ {
-			next, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port+i)))
-			if err != nil {
-				ok = false
-				continue
-			}
-			_ = next.Close()
-		}
-		_ = l.Close()
-		if ok {
-			return l.Addr().String()
-		}
-	}
-	t.Fatal("no free loopback port")
-	return ""
 }
 
 // TestPageRules checks the reading of the page that TestQuickstart relies on:
