@@ -17,6 +17,7 @@ import (
 	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/views"
 	"github.com/ofstack/ofs/views/catalog"
+	"github.com/ofstack/ofs/views/connections"
 )
 
 func newReplay(g *globals) *cobra.Command {
@@ -77,7 +78,7 @@ func newReplay(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			stores := newStoreSet(cfg.Stores, holder, rt.log)
+			stores := connections.NewSet(cfg.Stores, holder, rt.log)
 			defer stores.Close()
 			stores.SetTargets(current)
 			target := catalog.Target{KeyPrefix: intoPrefix, Keyspace: intoKS}
@@ -141,12 +142,12 @@ func newReplay(g *globals) *cobra.Command {
 // blueGreen points the replay's stores at target for every configured
 // connection it applies to and returns those connections' targets, after
 // creating the tables of a new keyspace.
-func blueGreen(ctx context.Context, rt *runtime, holder *schema.Holder, stores *storeSet,
+func blueGreen(ctx context.Context, rt *runtime, holder *schema.Holder, stores *connections.Set,
 	current map[string]catalog.Target, target catalog.Target,
 ) (map[string]catalog.Target, error) {
 	moved := map[string]catalog.Target{}
 	for name, c := range rt.cfg.Stores {
-		c = c.retarget(current[name])
+		c = c.Retarget(current[name])
 		switch {
 		case c.Redis != nil && target.KeyPrefix != "":
 			if c.Redis.KeyPrefix == target.KeyPrefix {
