@@ -124,7 +124,8 @@ func newPeers(rt *runtime, listen net.Addr, cache feature.Invalidator) (*feature
 	}
 	p, err := feature.NewPeers(rt.etcd, "/"+rt.cfg.Prefix, id, addr, cache, watermark,
 		feature.PeerLease(pc.LeaseTTL), feature.PeerTrust(pc.Trust, pc.Check), feature.PeerAckTimeout(pc.AckTimeout),
-		feature.PeerDialOptions(dial...), feature.PeerLogger(rt.log.With("server", "peers")))
+		feature.PeerDialOptions(dial...), feature.PeerLogger(rt.log.With("server", "peers")),
+		feature.PeerRegisterer(rt.metrics))
 	if err != nil {
 		_ = kc.Close() // the error says more
 		return nil, nil, err

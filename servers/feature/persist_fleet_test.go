@@ -2,6 +2,7 @@ package feature_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sort"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -36,8 +38,9 @@ type fleet struct {
 	t       *testing.T
 	names   topics.Names
 	brokers []string
+	reg     *schema.Registry
 	holder  *schema.Holder
-	store   views.Store
+	store   *views.Redis
 	peers   bool // servers register and wait for each other
 	opts    []feature.Option
 }
@@ -48,6 +51,24 @@ type member struct {
 	etcd   *clientv3.Client
 	cancel context.CancelFunc
 	gate   *gate
+	reg    *prometheus.Registry
+}
+
+// metric is the value of an unlabelled metric of m.
+func (m *member) metric(t *testing.T, name string) float64 {
+	t.Helper()
+	fams, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() == name {
+			mm := f.GetMetric()[0]
+			return mm.GetCounter().GetValue() + mm.GetGauge().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }
 
 // gate holds store writes while closed.
@@ -102,7 +123,8 @@ func newFleet(t *testing.T, redisAddr string, peers bool, opts ...feature.Option
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fleet{t: t, names: names, brokers: brokers, holder: schema.NewHolder(schema.NewSnapshot(mustApply(t, schema.NewRegistry(), liveGroup...))),
+	reg := mustApply(t, schema.NewRegistry(), liveGroup...)
+	return &fleet{t: t, names: names, brokers: brokers, reg: reg, holder: schema.NewHolder(schema.NewSnapshot(reg)),
 		store: store, peers: peers, opts: opts}
 }
 
@@ -146,7 +168,7 @@ func (f *fleet) start(id string) *member {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &member{addr: lis.Addr().String(), cancel: cancel, gate: g}
+	m := &member{addr: lis.Addr().String(), cancel: cancel, gate: g, reg: prometheus.NewRegistry()}
 	opts := append([]feature.Option{feature.WithPersist(producer, f.names, func(string) (views.Store, error) { return g, nil }, cache)}, f.opts...)
 	gs, _ := servers.NewGRPC(quiet)
 	m.gs = gs
@@ -160,7 +182,8 @@ func (f *fleet) start(id string) *member {
 		topic := string(f.names.Invalidations)
 		p, err := feature.NewPeers(m.etcd, "/"+f.names.Prefix, id, m.addr, cache,
 			func() (int64, error) { return kc.GetOffset(topic, 0, sarama.OffsetNewest) },
-			feature.PeerDialOptions(grpc.WithTransportCredentials(insecure.NewCredentials())), feature.PeerLogger(quiet))
+			feature.PeerDialOptions(grpc.WithTransportCredentials(insecure.NewCredentials())), feature.PeerLogger(quiet),
+			feature.PeerRegisterer(m.reg))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -339,5 +362,40 @@ func TestPersistThenRetrieveElsewhereIsNeverStale(t *testing.T) {
 		percentile(lat, .5), percentile(lat, .99))
 	if stale != 0 {
 		t.Fatalf("%d of %d reads on the other server were stale after Persist returned", stale, n)
+	}
+}
+
+func TestAServerCutOffFromEtcdReadsTheStore(t *testing.T) {
+	f := newFleet(t, testenv.Redis(t), true)
+	a, b := f.start("a"), f.start("b")
+	ca, _ := dial(t, a.addr)
+	cb, _ := dial(t, b.addr)
+	ctx := context.Background()
+	if err := ca.Persist(ctx, "live", []sdk.Row{row(7, 1, "cached", time.Time{})}); err != nil {
+		t.Fatal(err)
+	}
+	if got := labelOf(t, cb, "7"); got != "cached" { // in b's L1 for an hour
+		t.Fatalf("b reads %q, want cached", got)
+	}
+	// A block behind the servers' backs: b's L1 hides it while b is live.
+	(&fixture{reg: f.reg, store: f.store}).write(t, "live", 1, []string{"7"}, time.Now(), time.Time{},
+		func(bld *codec.Builder) { bld.SetString(1, "sneaked") })
+	if got := labelOf(t, cb, "7"); got != "cached" {
+		t.Fatalf("b reads %q while live, want its cached value", got)
+	}
+	_ = b.etcd.Close() // b can no longer confirm its registration
+	deadline := time.Now().Add(10 * time.Second)
+	for b.metric(t, "ofs_serve_live") != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("b still counts itself live 10s after losing etcd")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := labelOf(t, cb, "7"); got != "sneaked" {
+		t.Fatalf("b, cut off from etcd, reads %q: it must read the store, not its L1", got)
+	}
+	err := cb.Persist(ctx, "live", []sdk.Row{row(7, 2, "refused", time.Time{})})
+	if !errors.Is(err, sdk.ErrNotApplied) {
+		t.Fatalf("Persist on a server that is not live: %v, want not applied", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
@@ -60,6 +61,8 @@ type Peers struct {
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
 
+	fenced prometheus.Counter
+
 	featurev1.UnimplementedPeerServiceServer
 }
 
@@ -67,6 +70,7 @@ type peerConfig struct {
 	ttl, check, trust, ack time.Duration
 	dial                   []grpc.DialOption
 	log                    *slog.Logger
+	reg                    prometheus.Registerer
 }
 
 // PeerOption configures Peers.
@@ -91,6 +95,11 @@ func PeerAckTimeout(d time.Duration) PeerOption { return func(c *peerConfig) { c
 func PeerDialOptions(opts ...grpc.DialOption) PeerOption {
 	return func(c *peerConfig) { c.dial = append(c.dial, opts...) }
 }
+
+// PeerRegisterer registers the metrics: ofs_serve_live (1 while this
+// server is a live member and serves from its caches) and
+// ofs_persist_peers_fenced_total (peers that did not acknowledge in time).
+func PeerRegisterer(r prometheus.Registerer) PeerOption { return func(c *peerConfig) { c.reg = r } }
 
 // PeerLogger sets the logger.
 func PeerLogger(l *slog.Logger) PeerOption { return func(c *peerConfig) { c.log = l } }
@@ -117,8 +126,27 @@ func NewPeers(etcd *clientv3.Client, root, id, addr string, cache Invalidator, w
 	if len(cfg.dial) == 0 {
 		return nil, fmt.Errorf("%w: PeerDialOptions must give transport credentials", ErrPeers)
 	}
-	return &Peers{etcd: etcd, prefix: strings.TrimSuffix(root, "/") + "/servers/", id: id, addr: addr,
-		watermark: watermark, cache: cache, cfg: cfg, base: time.Now(), conns: map[string]*grpc.ClientConn{}}, nil
+	p := &Peers{etcd: etcd, prefix: strings.TrimSuffix(root, "/") + "/servers/", id: id, addr: addr,
+		watermark: watermark, cache: cache, cfg: cfg, base: time.Now(), conns: map[string]*grpc.ClientConn{},
+		fenced: prometheus.NewCounter(prometheus.CounterOpts{Name: "ofs_persist_peers_fenced_total",
+			Help: "Feature servers whose registration a Persist revoked because they did not acknowledge its invalidation in time."})}
+	if cfg.reg != nil {
+		live := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "ofs_serve_live",
+			Help: "1 while this server is a live member of the feature servers and serves from its caches; 0 while it reads its stores directly."},
+			func() float64 {
+				if p.Trusted() {
+					return 1
+				}
+				return 0
+			})
+		if err := cfg.reg.Register(live); err != nil {
+			return nil, fmt.Errorf("feature: peer metrics: %w", err)
+		}
+		if err := cfg.reg.Register(p.fenced); err != nil {
+			return nil, fmt.Errorf("feature: peer metrics: %w", err)
+		}
+	}
+	return p, nil
 }
 
 func (p *Peers) mono() int64 { return int64(time.Since(p.base)) }
@@ -304,6 +332,7 @@ func (p *Peers) invalidate(ctx context.Context, inv *featurev1.Invalidation) (ac
 			return acked, fenced, fmt.Errorf("feature: server %s did not acknowledge (%w), and revoking its registration failed: %w", r.id, r.err, err)
 		}
 		fenced = append(fenced, r.id)
+		p.fenced.Inc()
 	}
 	if len(fenced) > 0 {
 		select {

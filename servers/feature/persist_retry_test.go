@@ -107,6 +107,9 @@ func TestPersistRetriedAfterTheServerIsKilled(t *testing.T) {
 	if len(regs.Kvs) != 1 || string(regs.Kvs[0].Value) != b.addr {
 		t.Fatalf("registrations after a was fenced: %v, want b's alone", regs.Kvs)
 	}
+	if n, live := b.metric(t, "ofs_persist_peers_fenced_total"), b.metric(t, "ofs_serve_live"); n != 1 || live != 1 {
+		t.Fatalf("b counted %v fenced peers and is live %v, want 1 and 1", n, live)
+	}
 
 	if got := labelOf(t, other, "7"); got != "w2" {
 		t.Fatalf("key 7 reads %q: the retried older write overtook the newer one", got)
