@@ -88,6 +88,13 @@ func New(brokers []string, names topics.Names, pub Publisher, opts ...Option) (*
 	for _, o := range opts {
 		o(p)
 	}
+	if p.saramaC == nil {
+		return nil, errors.New("registry: nil Kafka configuration")
+	}
+	// The table holds the whole registry in one message.
+	c := *p.saramaC
+	c.Producer.MaxMessageBytes = max(c.Producer.MaxMessageBytes, topics.MaxRegistryBytes)
+	p.saramaC = &c
 	return p, nil
 }
 
@@ -188,8 +195,20 @@ func (p *Processor) publish(ctx context.Context, r *schema.Registry) error {
 	}
 }
 
-// process decides one command.
+// process decides one command. Its offset is committed only once the new
+// state is published to etcd, written to the table and its outcome
+// acknowledged: while etcd is down the partition waits, and if the
+// partition stops first, the command stays uncommitted and the next owner
+// applies it (a command redelivered after its table write is answered from
+// the table's memory of recent outcomes).
 func (p *Processor) process(ctx goka.Context, msg any) {
+	// A deferred commit given an error fails the message: goka then marks
+	// nothing, whether or not the partition is still running (ctx.Fail on a
+	// partition that stopped would only record the error, and goka would
+	// mark the offset).
+	done := ctx.DeferCommit()
+	var failed error
+	defer func() { done(failed) }()
 	raw, _ := msg.([]byte)
 	var cmd registryv1.Command
 	if err := proto.Unmarshal(raw, &cmd); err != nil {
@@ -221,7 +240,9 @@ func (p *Processor) process(ctx goka.Context, msg any) {
 	next, out := cur.ApplyProto(&cmd, ctx.Timestamp())
 	if next != cur {
 		if err := p.publish(ctx.Context(), next); err != nil {
-			ctx.Fail(err)
+			p.log.Warn("partition stopped before the registry was published; the command stays uncommitted",
+				"offset", ctx.Offset(), "request", cmd.GetRequestId(), "err", err)
+			failed = err
 			return
 		}
 		p.mu.Lock()
