@@ -121,9 +121,10 @@ func newLane(ctx context.Context, p *Processor, partition int32) *lane {
 		free:      make(chan *batch, 8),
 	}
 	ln.next.Store(-1)
-	go ln.flushLoop()
-	go ln.commitLoop()
-	go ln.watch()
+	p.wg.Add(3)
+	go func() { defer p.wg.Done(); ln.flushLoop() }()
+	go func() { defer p.wg.Done(); ln.commitLoop() }()
+	go func() { defer p.wg.Done(); ln.watch() }()
 	return ln
 }
 

@@ -118,7 +118,9 @@ type Processor struct {
 	syncMu    sync.Mutex // serializes registry syncs, and guards syncStart
 	syncStart time.Time  // when the last successful sync began
 
-	ready chan struct{}
+	ready     chan struct{}
+	readyOnce sync.Once
+	wg        sync.WaitGroup // the lanes' goroutines
 }
 
 type storeKey struct {
@@ -285,9 +287,11 @@ func (p *Processor) Group() *goka.GroupGraph {
 // Ready is closed once the processor consumes its partitions.
 func (p *Processor) Ready() <-chan struct{} { return p.ready }
 
-// Run runs the processor until ctx is done or it fails. When it stops, each
-// partition writes what it holds (within the drain timeout) before its
-// offsets are committed.
+// Run runs the processor until ctx is done. When it stops, each partition
+// writes what it holds (within the drain timeout) before its offsets are
+// committed. A goka processor that ends on its own (Kafka unreachable) is
+// built again with backoff (topics.Restart): the partitions resume from
+// their committed offsets, and the events after them are processed again.
 func (p *Processor) Run(ctx context.Context) error {
 	out, err := p.producer(p.brokers, string(p.names.IngestGroup)+"-out", goka.DefaultHasher())
 	if err != nil {
@@ -300,6 +304,13 @@ func (p *Processor) Run(ctx context.Context) error {
 			p.log.Warn("closing the ingest producer", "err", err)
 		}
 	}()
+	err = topics.Restart(ctx, p.log, string(p.names.IngestGroup), p.runOnce)
+	p.wg.Wait() // the lanes of every run: the producer is closed after them
+	return err
+}
+
+// runOnce runs one goka processor until ctx is done or it ends.
+func (p *Processor) runOnce(ctx context.Context) error {
 	opts := append([]goka.ProcessorOption{
 		goka.WithTopicManagerBuilder(topics.TopicManager(p.saramaC)),
 		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(p.saramaC)),
@@ -320,7 +331,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	if err := proc.WaitForReadyContext(ctx); err != nil {
 		return errors.Join(err, <-errc)
 	}
-	close(p.ready)
+	p.readyOnce.Do(func() { close(p.ready) })
 	return <-errc
 }
 

@@ -53,7 +53,8 @@ type Processor struct {
 	mu    sync.Mutex // guards cache
 	cache *schema.Registry
 
-	ready chan struct{}
+	ready     chan struct{}
+	readyOnce sync.Once
 }
 
 // Option configures a Processor.
@@ -111,8 +112,16 @@ func (p *Processor) Group() *goka.GroupGraph {
 // the recovered state.
 func (p *Processor) Ready() <-chan struct{} { return p.ready }
 
-// Run runs the processor until ctx is done or it fails.
+// Run runs the processor until ctx is done. A goka processor that ends on
+// its own (Kafka unreachable) is built again with backoff
+// (topics.Restart): it recovers its table and resumes from the committed
+// offset.
 func (p *Processor) Run(ctx context.Context) error {
+	return topics.Restart(ctx, p.log, string(p.names.RegistryGroup), p.runOnce)
+}
+
+// runOnce runs one goka processor until ctx is done or it ends.
+func (p *Processor) runOnce(ctx context.Context) error {
 	opts := append([]goka.ProcessorOption{
 		goka.WithTopicManagerBuilder(topics.TopicManager(p.saramaC)),
 		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(p.saramaC)),
@@ -137,7 +146,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	if err := p.publishRecovered(ctx, proc); err != nil {
 		return errors.Join(err, <-errc)
 	}
-	close(p.ready)
+	p.readyOnce.Do(func() { close(p.ready) })
 	return <-errc
 }
 
