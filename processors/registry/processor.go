@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -224,12 +225,12 @@ func (p *Processor) process(ctx goka.Context, msg any) {
 		// Nothing to apply and no request id to answer: the outcome goes
 		// out under the message key so that the author can still find it.
 		p.log.Warn("undecodable registry command", "offset", ctx.Offset(), "err", err)
-		ctx.Emit(p.names.RegistryResults, ctx.Key(), p.marshalOutcome(ctx,
+		p.answer(ctx, ctx.Key(), p.marshalOutcome(ctx,
 			rejected("", registryv1.RejectCode_REJECT_CODE_INVALID_ARGUMENT, "command does not decode: "+err.Error())))
 		return
 	}
 	if ctx.Key() != Key {
-		ctx.Emit(p.names.RegistryResults, cmd.GetRequestId(), p.marshalOutcome(ctx,
+		p.answer(ctx, cmd.GetRequestId(), p.marshalOutcome(ctx,
 			rejected(cmd.GetRequestId(), registryv1.RejectCode_REJECT_CODE_INVALID_ARGUMENT,
 				fmt.Sprintf("%v: message key %q", ErrWrongKey, ctx.Key()))))
 		return
@@ -238,7 +239,7 @@ func (p *Processor) process(ctx goka.Context, msg any) {
 	table, _ := ctx.Value().(*registryv1.RegistryTable)
 	if out := redelivered(table, ctx.Offset()); out != nil {
 		p.log.Info("command delivered again; answering as before", "offset", ctx.Offset(), "request", cmd.GetRequestId())
-		ctx.Emit(p.names.RegistryResults, cmd.GetRequestId(), p.marshalOutcome(ctx, out))
+		p.answer(ctx, cmd.GetRequestId(), p.marshalOutcome(ctx, out))
 		return
 	}
 	cur, err := p.state(table)
@@ -262,9 +263,16 @@ func (p *Processor) process(ctx goka.Context, msg any) {
 		Registry: next.ToProto(),
 		Recent:   remember(table.GetRecent(), &registryv1.AppliedCommand{Offset: ctx.Offset(), Outcome: out}),
 	})
-	ctx.Emit(p.names.RegistryResults, cmd.GetRequestId(), p.marshalOutcome(ctx, out))
+	p.answer(ctx, cmd.GetRequestId(), p.marshalOutcome(ctx, out))
 	p.log.Info("registry command decided", "request", cmd.GetRequestId(), "revision", next.Revision(),
 		"applied", out.GetApplied() != nil)
+}
+
+// answer emits the outcome of the command of ctx under key, with the
+// command's offset in a header.
+func (p *Processor) answer(ctx goka.Context, key string, outcome []byte) {
+	ctx.Emit(p.names.RegistryResults, key, outcome, goka.WithCtxEmitHeaders(goka.Headers{
+		topics.HeaderCommandOffset: []byte(strconv.FormatInt(ctx.Offset(), 10))}))
 }
 
 func (p *Processor) marshalOutcome(ctx goka.Context, out *registryv1.Outcome) []byte {
