@@ -2,8 +2,8 @@ package feature_test
 
 import (
 	"context"
-	"fmt"
 	"encoding/hex"
+	"fmt"
 	"math/rand/v2"
 	"sync/atomic"
 	"testing"
