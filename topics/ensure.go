@@ -62,14 +62,14 @@ func raiseMessageBytes(admin sarama.ClusterAdmin, s Spec) error {
 	if err != nil {
 		return fmt.Errorf("topics: %s: %s %q: %w", s.Name, maxMessageBytesKey, want, err)
 	}
-	entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: s.Name,
-		ConfigNames: []string{maxMessageBytesKey}})
-	if err != nil {
+	res, err := admin.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.TopicResource, Name: s.Name,
+		ConfigNames: []string{maxMessageBytesKey}}}, sarama.DescribeConfigsOptions{})
+	if err != nil || len(res) != 1 || res[0].ErrorCode != sarama.ErrNoError {
 		// Not allowed to look (a managed Kafka whose topics its operators
 		// made): the topic is as they configured it.
 		return nil
 	}
-	for _, e := range entries {
+	for _, e := range res[0].Configs {
 		if e.Name != maxMessageBytesKey {
 			continue
 		}

@@ -83,8 +83,8 @@ const (
 	HeaderDLQTime = "ofs-dlq-time"
 )
 
-// HeaderCommandOffset, on the registry results topic, is the offset (in
-// decimal) of the command on the registry topic that the outcome decides:
+// HeaderCommandOffset is the header of the registry results topic that
+// gives the offset (in decimal) of the command on the registry topic that the outcome decides:
 // two commands of one request id get each its own outcome.
 const HeaderCommandOffset = "ofs-command-offset"
 

@@ -112,12 +112,12 @@ func TestEnsureRaisesMessageBytes(t *testing.T) {
 	if err := topics.Ensure(admin, names.Specs(topics.Layout{FeaturePartitions: 1})); err != nil {
 		t.Fatal(err)
 	}
-	entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: string(names.Invalidations),
-		ConfigNames: []string{"max.message.bytes"}})
-	if err != nil {
-		t.Fatal(err)
+	res, err := admin.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.TopicResource, Name: string(names.Invalidations),
+		ConfigNames: []string{"max.message.bytes"}}}, sarama.DescribeConfigsOptions{})
+	if err != nil || len(res) != 1 {
+		t.Fatalf("describe configs: %v %+v", err, res)
 	}
-	if v := configValue(entries, "max.message.bytes"); v != strconv.Itoa(2*topics.MaxMessageBytes) {
+	if v := configValue(res[0].Configs, "max.message.bytes"); v != strconv.Itoa(2*topics.MaxMessageBytes) {
 		t.Fatalf("max.message.bytes = %q after Ensure, want %d", v, 2*topics.MaxMessageBytes)
 	}
 }

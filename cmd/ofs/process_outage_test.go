@@ -92,7 +92,8 @@ func TestProcessSurvivesAKafkaOutage(t *testing.T) {
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM) // it may have exited already; Wait tells
 		select {
-		case <-exited:
+		case err := <-exited:
+			t.Logf("ofs process ended: %v", err) // a signal's exit status, after SIGTERM
 		case <-time.After(60 * time.Second):
 			_ = cmd.Process.Kill() // it did not stop on SIGTERM
 			t.Errorf("ofs process did not stop within 60s of SIGTERM\n%s", out.String())

@@ -140,7 +140,7 @@ func (s *Server) deliver(out *registryv1.Outcome, offset int64) {
 
 // remove drops the i-th waiter of id (locked).
 func (s *Server) remove(id string, i int) {
-	ws := append(s.waiters[id][:i:i], s.waiters[id][i+1:]...)
+	ws := slices.Delete(slices.Clone(s.waiters[id]), i, i+1)
 	if len(ws) == 0 {
 		delete(s.waiters, id)
 		return

@@ -197,7 +197,7 @@ func TestLargePublishIsNeverSeenHalfDone(t *testing.T) {
 	defer cancel()
 	root := "/" + testenv.Name(t) + "/registry/"
 	const n = 150
-	var cmds []schema.Command
+	cmds := make([]schema.Command, 0, 1+2*n)
 	cmds = append(cmds, schema.ApplyStore{ID: "main", Kind: schema.Redis, Connection: "default"})
 	for i := range n {
 		// One entity per group: each change is a fragment of its own.
@@ -272,7 +272,7 @@ func TestLargePublishIsNeverSeenHalfDone(t *testing.T) {
 
 	for step := range 12 {
 		ttl := time.Duration(2+step) * time.Hour
-		var set []schema.Command
+		set := make([]schema.Command, 0, n)
 		for _, g := range r.FeatureGroups() {
 			set = append(set, schema.SetTTL{Group: g.Name, TTL: ttl})
 		}
