@@ -122,14 +122,18 @@ func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10)
 // is among them, so that it gets its message size before goka looks for it.
 func (n Names) Specs(l Layout) []Spec {
 	l = l.withDefaults()
-	forever := map[string]string{"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
+	// The registry topics take a batch of SaramaConfig's producers (an
+	// Apply of many commands is one batch), not the broker's 1 MiB default.
+	forever := map[string]string{"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1",
+		"max.message.bytes": strconv.Itoa(MaxBatchBytes)}
 	return []Spec{
 		// The commands are the registry's history: kept forever, one partition.
 		{Name: string(n.Registry), Partitions: 1, Replication: l.Replication, Config: forever},
 		{Name: string(n.RegistryTable), Partitions: 1, Replication: l.Replication,
 			Config: map[string]string{"cleanup.policy": "compact", "max.message.bytes": strconv.Itoa(MaxRegistryBytes)}},
 		{Name: string(n.RegistryResults), Partitions: 1, Replication: l.Replication,
-			Config: map[string]string{"cleanup.policy": "delete", "retention.ms": ms(l.ResultsRetention)}},
+			Config: map[string]string{"cleanup.policy": "delete", "retention.ms": ms(l.ResultsRetention),
+				"max.message.bytes": strconv.Itoa(MaxBatchBytes)}},
 		// Compaction keeps the latest event of every (entity key, feature
 		// group); the store is rebuilt from it by replay.
 		{Name: string(n.Features), Partitions: l.FeaturePartitions, Replication: l.Replication,
