@@ -128,6 +128,7 @@ func serve(ctx context.Context, rt *runtime) error {
 	pc := rt.cfg.Persist
 	fsrv := feature.New(holder, readers, feature.WithLogger(rt.log.With("server", "feature")),
 		feature.WithRegisterer(rt.metrics),
+		feature.WithRegistrySync(registrySync(rt.etcd, rt.cfg.EtcdRoot(), holder)),
 		feature.WithPersist(producer, rt.names, stores.ForStore, cache),
 		feature.WithPersistTimeouts(pc.Timeout, pc.StoreTimeout),
 		feature.WithIdempotencyKeys(pc.IdempotencyKeys, pc.IdempotencyTTL),

@@ -268,14 +268,16 @@ func (s *Server) doPersist(ctx context.Context, req *featurev1.PersistRequest) (
 	if p.cache != nil {
 		p.cache.Invalidate(keys, []uint32{g.ID})
 	}
-	b, err := proto.Marshal(inv)
+	// Split so that no message outgrows the topic, whatever the row count.
+	invs, err := topics.Invalidations(inv.GetKeys())
 	if err != nil {
 		return nil, unknown("encoding the invalidation", err)
 	}
-	if err := within(ctx, func() error {
-		_, _, err := p.producer.SendMessage(&sarama.ProducerMessage{Topic: string(p.names.Invalidations), Value: sarama.ByteEncoder(b)})
-		return err
-	}); err != nil {
+	ims := make([]*sarama.ProducerMessage, len(invs))
+	for i, v := range invs {
+		ims[i] = &sarama.ProducerMessage{Topic: string(p.names.Invalidations), Value: sarama.ByteEncoder(v)}
+	}
+	if err := within(ctx, func() error { return p.producer.SendMessages(ims) }); err != nil {
 		return nil, unknown("the rows are stored, but announcing them to the other servers", kafkaErr(err))
 	}
 	resp := &featurev1.PersistResponse{Rows: uint32(n)}
