@@ -51,8 +51,8 @@ func DefaultScyllaReplication() map[string]string {
 // Each block is written USING TIMESTAMP its event time and TTL its TTL, so
 // the database itself keeps the latest block of every (entity key, feature
 // group), whatever the order of the writes. Two blocks with equal event
-// times are reconciled by the database's rule for cells of equal timestamp
-// (by TTL and then the greater value in Cassandra); identical blocks are
+// times are reconciled by the database's rule for cells of equal timestamp,
+// which is the tie rule of every store (Wins); identical blocks are
 // idempotent. EnsureTables must be called for an entity before its blocks
 // are written or read.
 type Scylla struct {
