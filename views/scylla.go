@@ -480,7 +480,12 @@ func (s *Scylla) Write(ctx context.Context, blocks []Block) error {
 	)
 	for i := range blocks {
 		b := &blocks[i]
+		// Cassandra counts a cell's expiry from the current second, truncated:
+		// one second more keeps a block at least its TTL.
 		ttl := ttlSeconds(b.TTL)
+		if ttl > 0 {
+			ttl++
+		}
 		switch {
 		case b.EventTime == math.MinInt64:
 			return fmt.Errorf("%w: %s group %d: event time %d is not a valid CQL timestamp", ErrInvalidBlock, b.Key, b.Group, b.EventTime)
@@ -673,4 +678,16 @@ func (d driverLogger) Printf(format string, v ...any) {
 }
 func (d driverLogger) Println(v ...any) {
 	d.l.Warn(strings.TrimSpace(fmt.Sprintln(v...)), "component", "gocql")
+}
+
+// DropKeyspace drops the store's keyspace and everything in it: for tests
+// and for removing an old blue/green keyspace.
+func (s *Scylla) DropKeyspace(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.session.Query("DROP KEYSPACE IF EXISTS " + quote(s.keyspace)).WithContext(ctx).Exec(); err != nil {
+		return s.fail(ctx, "drop keyspace "+s.keyspace, err)
+	}
+	s.tables.Store(&map[string]*table{})
+	return nil
 }
