@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/gocql/gocql"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ofstack/ofs/schema"
@@ -121,6 +122,16 @@ func (c Config) open(kind schema.StoreKind, holder *schema.Holder, log *slog.Log
 		}
 		if c.Scylla.Keyspace != "" {
 			opts = append(opts, views.ScyllaKeyspace(c.Scylla.Keyspace))
+		}
+		if c.Scylla.Consistency != "" {
+			cl, err := gocql.ParseConsistencyWrapper(c.Scylla.Consistency) // Validate checked it
+			if err != nil {
+				return nil, err
+			}
+			opts = append(opts, views.ScyllaConsistency(cl))
+		}
+		if c.Scylla.Timeout > 0 {
+			opts = append(opts, views.ScyllaTimeout(c.Scylla.Timeout))
 		}
 		if pw := passwordOf(c.Scylla.Password, c.Scylla.PasswordEnv); c.Scylla.Username != "" || pw != "" {
 			opts = append(opts, views.ScyllaAuth(c.Scylla.Username, pw))
