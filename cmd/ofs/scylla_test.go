@@ -18,13 +18,39 @@ import (
 // the store and is served by `ofs serve` through its L1 and L2, which never
 // ran EnsureTables itself; a Persist is stored and served too.
 func TestServeScylla(t *testing.T) {
-	brokers := testenv.Kafka(t)
 	hosts := testenv.Cassandra(t)
-	etcd := testenv.Etcd(t)
 	prefix := testenv.Name(t)
+	t.Cleanup(func() { dropKeyspace(t, hosts, prefix) })
+	serveOn(t, prefix, "scylla", `
+    scylla:
+      hosts: ["`+strings.Join(hosts, `","`)+`"]
+      keyspace: `+prefix+`
+      username: `+testenv.CassandraUser+`
+      password_env: OFS_TEST_SCYLLA_PASSWORD
+      consistency: ONE
+      timeout: 30s
+`)
+}
+
+// TestServeRedisCluster is TestServeScylla on the dev Redis Cluster of
+// three masters.
+func TestServeRedisCluster(t *testing.T) {
+	addrs := testenv.RedisCluster(t)
+	prefix := testenv.Name(t)
+	serveOn(t, prefix, "redis", `
+    redis:
+      addrs: ["`+strings.Join(addrs, `","`)+`"]
+      key_prefix: "`+prefix+`:"
+`)
+}
+
+// serveOn runs registry, ingest and serve with the example registry's store
+// of the given kind on the connection store (YAML under stores.default).
+func serveOn(t *testing.T, prefix, kind, store string) {
+	brokers := testenv.Kafka(t)
+	etcd := testenv.Etcd(t)
 	addr := testenv.FreeAddr(t, 0)
 	dir := t.TempDir()
-	t.Cleanup(func() { dropKeyspace(t, hosts, prefix) })
 	config := filepath.Join(dir, "ofs.yaml")
 	if err := os.WriteFile(config, []byte(`
 kafka:
@@ -34,24 +60,16 @@ cache:
   disk_dir: `+filepath.Join(dir, "l2")+`
   disk_bytes: 67108864
 stores:
-  default:
-    scylla:
-      hosts: ["`+strings.Join(hosts, `","`)+`"]
-      keyspace: `+prefix+`
-      username: `+testenv.CassandraUser+`
-      password_env: OFS_TEST_SCYLLA_PASSWORD
-      consistency: ONE
-      timeout: 30s
-`), 0o600); err != nil {
+  default:`+store), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join("..", "..", "examples", "registry.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := strings.Replace(string(b), "kind: redis ", "kind: scylla ", 1)
-	if reg == string(b) {
-		t.Fatal("examples/registry.yaml has no redis store to turn into a scylla one")
+	reg := strings.Replace(string(b), "kind: redis ", "kind: "+kind+" ", 1)
+	if !strings.Contains(reg, "kind: "+kind+" ") {
+		t.Fatalf("examples/registry.yaml has no redis store to turn into a %s one", kind)
 	}
 	regFile := filepath.Join(dir, "registry.yaml")
 	if err := os.WriteFile(regFile, []byte(reg), 0o600); err != nil {
