@@ -20,13 +20,40 @@ import (
 	"github.com/ofstack/ofs/views/storetest"
 )
 
+// openRedis opens a store under a prefix of the test's own, whose keys the
+// cleanup deletes from the shared server or cluster.
 func openRedis(t *testing.T, o *redis.UniversalOptions) views.Store {
 	t.Helper()
-	s, err := views.OpenRedis(o, views.RedisPrefix(testenv.Name(t)+":"))
+	prefix := testenv.Name(t) + ":"
+	s, err := views.OpenRedis(o, views.RedisPrefix(prefix))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	t.Cleanup(func() {
+		s.Close()
+		client := redis.NewUniversalClient(o)
+		defer client.Close()
+		ctx := context.Background()
+		del := func(ctx context.Context, c *redis.Client) error {
+			iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+			for iter.Next(ctx) {
+				if err := c.Del(ctx, iter.Val()).Err(); err != nil {
+					return err
+				}
+			}
+			return iter.Err()
+		}
+		var err error
+		switch c := client.(type) {
+		case *redis.ClusterClient:
+			err = c.ForEachMaster(ctx, del)
+		case *redis.Client:
+			err = del(ctx, c)
+		}
+		if err != nil {
+			t.Logf("deleting the test's keys: %v", err) // a private server may be gone already
+		}
+	})
 	return s
 }
 
