@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -89,6 +90,8 @@ func serve(ctx context.Context, rt *runtime) error {
 		}
 		return schema.CachePolicy{}
 	}
+	guards := views.NewStoreMetrics(rt.metrics)
+	sr := rt.cfg.StoreReads
 	var tiered sync.Map // views.Store -> *views.TieredReader
 	readers := func(id string) (feature.Reader, error) {
 		st, err := stores.ForStore(id)
@@ -98,7 +101,12 @@ func serve(ctx context.Context, rt *runtime) error {
 		if r, ok := tiered.Load(st); ok {
 			return r.(*views.TieredReader), nil
 		}
-		r, _ := tiered.LoadOrStore(st, cache.Tiered(st).Reader(policy))
+		g, err := views.Guard(st, id, views.GuardTimeout(sr.Timeout), views.GuardBreaker(sr.BreakerFailures, sr.BreakerCooldown),
+			views.GuardMetrics(guards), views.GuardLogger(rt.log.With("component", "store")))
+		if err != nil {
+			return nil, err
+		}
+		r, _ := tiered.LoadOrStore(st, cache.Tiered(g).Reader(policy))
 		return r.(*views.TieredReader), nil
 	}
 
@@ -116,6 +124,8 @@ func serve(ctx context.Context, rt *runtime) error {
 
 	fsrv := feature.New(holder, readers, feature.WithLogger(rt.log.With("server", "feature")),
 		feature.WithRegisterer(rt.metrics),
+		feature.WithLimits(feature.Limits{MaxKeys: rt.cfg.Limits.RetrieveMaxKeys, MaxValues: rt.cfg.Limits.RetrieveMaxValues,
+			MaxAnswerBytes: rt.cfg.Limits.RetrieveMaxAnswerBytes}),
 		feature.WithPersist(producer, rt.names, stores.ForStore, cache))
 
 	reg := registryserver.New(rt.names, holder, producer, rt.log.With("server", "registry"))
@@ -127,12 +137,13 @@ func serve(ctx context.Context, rt *runtime) error {
 			rt.log.With("server", "feature"), func() { close(following) })
 	})
 
-	tokens := servers.Tokens{Readers: rt.cfg.Auth.ReaderTokens, Writers: rt.cfg.Auth.WriterTokens,
-		Writing: []string{
-			featurev1.FeatureService_Persist_FullMethodName,
-			registryv1.RegistryService_Apply_FullMethodName,
-		}}
-	gopts := append(servers.Metrics(rt.metrics), tokens.Options()...)
+	roles := servers.StandardRoles().With(feature.Roles(), registryserver.Roles())
+	auth := servers.NewAuth(servers.Tokens{Readers: rt.cfg.Auth.ReaderTokens, Writers: rt.cfg.Auth.WriterTokens}, roles, rt.metrics)
+	lim := rt.cfg.Limits
+	gopts := slices.Concat(auth.Options(), servers.Metrics(rt.metrics),
+		servers.RecvLimits(servers.RecvLimit{Request: (*featurev1.RetrieveRequest)(nil), Bytes: lim.RetrieveMaxRequestBytes,
+			Name: "limits.retrieve_max_request_bytes"}),
+		[]grpc.ServerOption{grpc.MaxRecvMsgSize(lim.MaxRequestBytes), grpc.MaxSendMsgSize(lim.MaxRequestBytes)})
 	if rt.cfg.GRPC.TLS.Enabled() {
 		tcfg, err := tlsconf.Server(rt.cfg.GRPC.TLS)
 		if err != nil {
@@ -147,6 +158,9 @@ func serve(ctx context.Context, rt *runtime) error {
 	gs, health := servers.NewGRPC(rt.log, gopts...)
 	registryv1.RegisterRegistryServiceServer(gs, reg)
 	featurev1.RegisterFeatureServiceServer(gs, fsrv)
+	if err := servers.CheckRoles(gs, roles); err != nil {
+		return err
+	}
 	lis, err := net.Listen("tcp", rt.cfg.GRPC.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", rt.cfg.GRPC.Addr, err)
