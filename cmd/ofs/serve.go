@@ -126,6 +126,7 @@ func serve(ctx context.Context, rt *runtime) error {
 		feature.WithRegisterer(rt.metrics),
 		feature.WithLimits(feature.Limits{MaxKeys: rt.cfg.Limits.RetrieveMaxKeys, MaxValues: rt.cfg.Limits.RetrieveMaxValues,
 			MaxAnswerBytes: rt.cfg.Limits.RetrieveMaxAnswerBytes}),
+		feature.WithRegistrySync(registrySync(rt.etcd, rt.cfg.EtcdRoot(), holder)),
 		feature.WithPersist(producer, rt.names, stores.ForStore, cache))
 
 	reg := registryserver.New(rt.names, holder, producer, rt.log.With("server", "registry"))
