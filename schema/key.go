@@ -32,19 +32,30 @@ func (e *Entity) CheckKey(values []string) error {
 	return nil
 }
 
-// CheckKeyValue checks that s is the canonical text of a key value of type t.
-// Its errors quote at most a few dozen bytes of s.
+// CheckKeyValue checks that s is a key value of type t that can be written
+// and asked for: its canonical text (CanonicalKeyValue), and for a string
+// 1 to MaxKeyBytes bytes. Its errors quote at most a few dozen bytes of s.
 func CheckKeyValue(t DataType, s string) error {
-	var canon string
-	var err error
-	switch t {
-	case String:
+	if t == String {
 		switch {
 		case s == "":
 			return errors.New("is empty")
 		case len(s) > MaxKeyBytes:
 			return fmt.Errorf("is %d bytes, more than %d", len(s), MaxKeyBytes)
-		case !utf8.ValidString(s):
+		}
+	}
+	return CanonicalKeyValue(t, s)
+}
+
+// CanonicalKeyValue checks that s is the canonical text of a key value of
+// type t, which is what the stores need of a key (any length; CheckKeyValue
+// is the rule of what is written and read).
+func CanonicalKeyValue(t DataType, s string) error {
+	var canon string
+	var err error
+	switch t {
+	case String:
+		if !utf8.ValidString(s) {
 			return errors.New("is not valid UTF-8")
 		}
 		return nil

@@ -50,3 +50,17 @@ func TestCheckKeyValueMessageIsShort(t *testing.T) {
 		}
 	}
 }
+
+// TestCanonicalKeyValue: the stores' rule takes any UTF-8 string, the
+// empty one included; CheckKeyValue does not.
+func TestCanonicalKeyValue(t *testing.T) {
+	if err := CanonicalKeyValue(String, ""); err != nil {
+		t.Errorf("the empty string: %v", err)
+	}
+	if err := CanonicalKeyValue(String, "\xff"); err == nil {
+		t.Error("invalid UTF-8 accepted")
+	}
+	if err := CheckKeyValue(String, ""); err == nil {
+		t.Error("CheckKeyValue takes an empty key")
+	}
+}
