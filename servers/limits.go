@@ -23,7 +23,8 @@ import (
 const MaxStatusMessage = 512
 
 // RecvLimit bounds the requests of one message type below the server's
-// MaxRecvMsgSize: a Retrieve request may be smaller than a Persist.
+// MaxRecvMsgSize: a Retrieve request may be smaller than a Persist. It is
+// for the requests of unary methods, which the interceptor answers.
 type RecvLimit struct {
 	// Request is a message of the type bounded, e.g.
 	// (*featurev1.RetrieveRequest)(nil).
