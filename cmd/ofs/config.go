@@ -39,6 +39,7 @@ type Config struct {
 	Cache   CacheConfig         `yaml:"cache"`
 	Log     LogConfig           `yaml:"log"`
 	Stores  connections.Configs `yaml:"stores"`
+	Persist PersistConfig       `yaml:"persist"`
 	// Limits bound what one request may ask of a server.
 	Limits LimitsConfig `yaml:"limits"`
 	// StoreReads guards the servers' reads of the stores.
@@ -177,6 +178,7 @@ func defaultConfig() Config {
 		Metrics: MetricsConfig{Addr: "127.0.0.1:9464"},
 		Cache:   CacheConfig{MemoryBytes: 256 << 20, DiskBytes: 4 << 30},
 		Log:     LogConfig{Level: "info", Format: "text"},
+		Persist: defaultPersistConfig(),
 		Limits: LimitsConfig{MaxRequestBytes: servers.MaxMessageBytes, RetrieveMaxRequestBytes: 4 << 20,
 			RetrieveMaxKeys: feature.DefaultMaxKeys, RetrieveMaxValues: feature.DefaultMaxValues,
 			RetrieveMaxAnswerBytes: feature.DefaultMaxAnswerBytes},
@@ -216,6 +218,7 @@ func (c *Config) Validate() error {
 	if a := c.Metrics.PprofAddr; a != "" && !loopback(a) {
 		errs = append(errs, fmt.Errorf("metrics.pprof_addr %q is not a loopback address (127.0.0.1:port, [::1]:port, localhost:port)", a))
 	}
+	errs = append(errs, c.Persist.validate()...)
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.Log.Level)); err != nil {
 		errs = append(errs, fmt.Errorf("log.level: %w", err))

@@ -146,7 +146,7 @@ func New(holder *schema.Holder, readers Readers, opts ...Option) *Server {
 // Retrieve answers one row per requested key.
 func (s *Server) Retrieve(ctx context.Context, req *featurev1.RetrieveRequest) (*featurev1.RetrieveResponse, error) {
 	resp, err := s.retrieve(ctx, req)
-	return resp, servers.Status(err)
+	return resp, retrieveStatus(err)
 }
 
 func (s *Server) retrieve(ctx context.Context, req *featurev1.RetrieveRequest) (*featurev1.RetrieveResponse, error) {
@@ -317,7 +317,7 @@ func (s *Server) fetch(ctx context.Context, p *plan, keys []views.Key) ([][][]by
 
 func (s *Server) fetchStore(ctx context.Context, p *plan, storeID string, keys []views.Key, blocksOf [][][]byte) error {
 	idx := p.byStore[storeID]
-	r, err := s.readers(storeID)
+	r, err := s.readerOf(storeID)
 	if err != nil {
 		return servers.Errorf(codes.Internal, "store %q: %w", storeID, err)
 	}
@@ -533,11 +533,13 @@ func leBytes[T float32 | float64 | int64 | uint64](s []T) []byte {
 	return out
 }
 
-// Roles are who may call FeatureService: Retrieve readers, Persist writers.
+// Roles are who may call FeatureService and PeerService: Retrieve readers;
+// Persist and a peer's Invalidate writers.
 func Roles() servers.Roles {
 	return servers.Roles{
 		featurev1.FeatureService_Retrieve_FullMethodName: servers.Reader,
 		featurev1.FeatureService_Persist_FullMethodName:  servers.Writer,
+		featurev1.PeerService_Invalidate_FullMethodName:  servers.Writer,
 	}
 }
 

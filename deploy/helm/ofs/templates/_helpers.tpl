@@ -73,7 +73,7 @@ owns set on top (grpc.tls from grpcTLS, the L2 cache directory).
 {{- fail "grpcTLS.mutual needs grpcTLS.secretName (a Secret with tls.crt, tls.key and ca.crt)" -}}
 {{- end -}}
 {{- range $k, $_ := .Values.config -}}
-{{- if not (has $k (list "prefix" "kafka" "etcd" "grpc" "metrics" "auth" "cache" "log" "stores" "limits" "store_reads")) -}}
+{{- if not (has $k (list "prefix" "kafka" "etcd" "grpc" "metrics" "auth" "cache" "log" "stores" "persist" "limits" "store_reads")) -}}
 {{- fail (printf "config.%s is not a field of the ofs configuration (see examples/ofs.yaml)" $k) -}}
 {{- end -}}
 {{- end -}}
@@ -108,6 +108,14 @@ The container of a component: call with (dict "root" $ "component" "serve"
     {{- if .grpc }}
     - name: OFS_GRPC_ADDR
       value: "0.0.0.0:{{ $root.Values.serve.service.port }}"
+    # Where the other feature servers reach this one (Persist's peer
+    # invalidations): the pod's own address.
+    - name: POD_IP
+      valueFrom:
+        fieldRef:
+          fieldPath: status.podIP
+    - name: OFS_GRPC_ADVERTISE_ADDR
+      value: "$(POD_IP):{{ $root.Values.serve.service.port }}"
     {{- end }}
     - name: GOMEMLIMIT
       valueFrom:
