@@ -50,6 +50,8 @@ func registered(t *testing.T) map[string]bool {
 	t.Helper()
 	r := &recorder{names: map[string]bool{}}
 	servers.Metrics(r)
+	servers.NewAuth(servers.Tokens{}, nil, r)
+	views.NewStoreMetrics(r)
 	feature.New(schema.NewHolder(nil), nil, feature.WithRegisterer(r))
 	cache, err := views.NewCache(views.CacheRegisterer(r))
 	if err != nil {

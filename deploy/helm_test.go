@@ -116,7 +116,8 @@ func TestHelmChart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds helm and ofs (-short)")
 	}
-	if out, err := helm(t, "lint", "--strict", "--kube-version", "1.31.0", "helm/ofs"); err != nil {
+	if out, err := helm(t, "lint", "--strict", "--kube-version", "1.31.0", "helm/ofs",
+		"--set", "grpcTLS.secretName=ofs-tls", "--set", "grpcTLS.mutual=true"); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	ofs := filepath.Join(t.TempDir(), "ofs")
@@ -218,10 +219,34 @@ func TestHelmChart(t *testing.T) {
 		"grpcTLS.mutual=true": "grpcTLS.mutual needs grpcTLS.secretName",
 		"config.bogus=1":      "config.bogus is not a field",
 		"config.grpc.addr=x":  "config.grpc.addr is set by the chart",
+		// No tokens, no mutual TLS: refused unless insecure is said.
+		"serve.replicas=1":          "neither tokens",
+		"grpcTLS.secretName=t":      "neither tokens",
+		"config.grpc.insecure=true": "config.grpc.insecure is set by the chart",
 	} {
 		if _, err := render(t, set); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("--set %s: %v, want a refusal with %q", set, err, want)
 		}
+	}
+}
+
+// TestHelmInsecure: the chart renders a server without tokens or mutual
+// TLS only when insecure is true, and then says so in its configuration
+// (which `ofs config check` accepts); tokens alone are enough.
+func TestHelmInsecure(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds helm (-short)")
+	}
+	objs, err := render(t, "insecure=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgText, _ := get(objs["ConfigMap/demo-ofs"], "data", "ofs.yaml").(string)
+	if !strings.Contains(cfgText, "insecure: true") {
+		t.Errorf("insecure=true not in ofs.yaml:\n%s", cfgText)
+	}
+	if _, err := render(t, "secretEnv.OFS_READER_TOKENS.secret=tok", "secretEnv.OFS_READER_TOKENS.key=readers"); err != nil {
+		t.Errorf("reader tokens from a secret: %v", err)
 	}
 }
 

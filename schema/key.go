@@ -10,10 +10,15 @@ import (
 // ErrKey is returned for entity key values that do not fit the entity.
 var ErrKey = errors.New("schema: invalid entity key")
 
+// MaxKeyBytes bounds a string key value. Ingest and the servers apply the
+// same rule (CheckKeyValue), so that no key is readable that could never be
+// written.
+const MaxKeyBytes = 1024
+
 // CheckKey checks that values are a key of e: one value per key column, in
 // key-column order, each in the canonical text of its column's type
 // (decimal integers without sign for positives or leading zeros, valid
-// UTF-8 strings). Canonical text makes equal keys equal strings, which the
+// UTF-8 strings of 1 to MaxKeyBytes bytes). Canonical text makes equal keys equal strings, which the
 // stores, caches and topics rely on.
 func (e *Entity) CheckKey(values []string) error {
 	if len(values) != len(e.Keys) {
@@ -27,14 +32,31 @@ func (e *Entity) CheckKey(values []string) error {
 	return nil
 }
 
-// CheckKeyValue checks that s is the canonical text of a key value of type t.
+// CheckKeyValue checks that s is a key value of type t that can be written
+// and asked for: its canonical text (CanonicalKeyValue), and for a string
+// 1 to MaxKeyBytes bytes. Its errors quote at most a few dozen bytes of s.
 func CheckKeyValue(t DataType, s string) error {
+	if t == String {
+		switch {
+		case s == "":
+			return errors.New("is empty")
+		case len(s) > MaxKeyBytes:
+			return fmt.Errorf("is %d bytes, more than %d", len(s), MaxKeyBytes)
+		}
+	}
+	return CanonicalKeyValue(t, s)
+}
+
+// CanonicalKeyValue checks that s is the canonical text of a key value of
+// type t, which is what the stores need of a key (any length; CheckKeyValue
+// is the rule of what is written and read).
+func CanonicalKeyValue(t DataType, s string) error {
 	var canon string
 	var err error
 	switch t {
 	case String:
 		if !utf8.ValidString(s) {
-			return errors.New("not valid UTF-8")
+			return errors.New("is not valid UTF-8")
 		}
 		return nil
 	case Int32, Int64:
@@ -53,10 +75,10 @@ func CheckKeyValue(t DataType, s string) error {
 		if errors.As(err, &num) {
 			err = num.Err
 		}
-		return fmt.Errorf("%q is not a %s: %w", s, t, err)
+		return fmt.Errorf("%q is not a %s: %w", clip(s), t, err)
 	}
 	if canon != s {
-		return fmt.Errorf("%q is not canonical (write %s)", s, canon)
+		return fmt.Errorf("%q is not canonical (write %s)", clip(s), canon)
 	}
 	return nil
 }

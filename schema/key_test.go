@@ -2,18 +2,20 @@ package schema
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
 func TestCheckKey(t *testing.T) {
 	e := &Entity{Name: "user_item", Keys: []KeyColumn{{Name: "user_id", Type: Int64}, {Name: "sku", Type: String}}}
-	ok := [][]string{{"42", "a|b"}, {"-9223372036854775808", ""}, {"0", "ü"}}
+	ok := [][]string{{"42", "a|b"}, {"-9223372036854775808", strings.Repeat("x", MaxKeyBytes)}, {"0", "ü"}}
 	for _, k := range ok {
 		if err := e.CheckKey(k); err != nil {
 			t.Errorf("CheckKey(%q): %v", k, err)
 		}
 	}
-	bad := [][]string{{"42"}, {"042", "x"}, {"+1", "x"}, {"1.0", "x"}, {"9223372036854775808", "x"}, {"1", "\xff"}, {"", "x"}}
+	bad := [][]string{{"42"}, {"042", "x"}, {"+1", "x"}, {"1.0", "x"}, {"9223372036854775808", "x"}, {"1", "\xff"}, {"", "x"}, {"1", ""},
+		{"1", strings.Repeat("x", MaxKeyBytes+1)}}
 	for _, k := range bad {
 		if err := e.CheckKey(k); !errors.Is(err, ErrKey) {
 			t.Errorf("CheckKey(%q) = %v, want ErrKey", k, err)
@@ -24,11 +26,41 @@ func TestCheckKey(t *testing.T) {
 		Uint32: {"4294967295": true, "4294967296": false, "-1": false},
 		Uint64: {"18446744073709551615": true, "00": false},
 		FP32:   {"1": false},
+		String: {"": false, "a": true},
 	} {
 		for s, want := range cases {
 			if err := CheckKeyValue(typ, s); (err == nil) != want {
 				t.Errorf("CheckKeyValue(%s, %q) = %v, want ok=%v", typ, s, err, want)
 			}
 		}
+	}
+}
+
+// TestCheckKeyValueMessageIsShort: a huge key is never repeated whole in
+// the error (it would travel back in a gRPC trailer).
+func TestCheckKeyValueMessageIsShort(t *testing.T) {
+	huge := strings.Repeat("7", 1<<20)
+	for _, typ := range []DataType{Int64, Uint64, Int32, String} {
+		err := CheckKeyValue(typ, huge)
+		if err == nil {
+			t.Fatalf("%s: a 1 MB key accepted", typ)
+		}
+		if len(err.Error()) > 200 {
+			t.Errorf("%s: message of %d bytes", typ, len(err.Error()))
+		}
+	}
+}
+
+// TestCanonicalKeyValue: the stores' rule takes any UTF-8 string, the
+// empty one included; CheckKeyValue does not.
+func TestCanonicalKeyValue(t *testing.T) {
+	if err := CanonicalKeyValue(String, ""); err != nil {
+		t.Errorf("the empty string: %v", err)
+	}
+	if err := CanonicalKeyValue(String, "\xff"); err == nil {
+		t.Error("invalid UTF-8 accepted")
+	}
+	if err := CheckKeyValue(String, ""); err == nil {
+		t.Error("CheckKeyValue takes an empty key")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -18,21 +19,28 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// MaxMessageBytes bounds a request or response (a Retrieve of thousands of
-// keys, a registry of thousands of groups).
+// MaxMessageBytes is the default bound of a request (the server's
+// MaxRecvMsgSize, sized for a Persist) and of an answer. RecvLimits bounds
+// the requests of a method below it.
 const MaxMessageBytes = 64 << 20
 
 // NewGRPC returns a gRPC server with health checking and reflection
-// registered, and a recovery interceptor that turns a handler's panic into an
-// Internal error (logged with its stack) instead of a crashed process. The
-// returned health server starts NOT_SERVING for service ""; the caller sets
-// SERVING once its views have caught up.
+// registered, and a recovery interceptor (go-grpc-middleware's) that turns
+// a handler's panic into an Internal error (logged with its stack) instead
+// of a crashed process. The returned health server starts NOT_SERVING for
+// service ""; the caller sets SERVING once its views have caught up. A
+// grpc.MaxRecvMsgSize in opts replaces the default MaxMessageBytes.
 func NewGRPC(log *slog.Logger, opts ...grpc.ServerOption) (*grpc.Server, *health.Server) {
+	rec := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
+		method, _ := grpc.Method(ctx)
+		log.Error("handler panicked", "method", method, "panic", p, "stack", string(debug.Stack()))
+		return status.Errorf(codes.Internal, "internal error in %s", method)
+	})
 	opts = append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
 		grpc.MaxSendMsgSize(MaxMessageBytes),
-		grpc.ChainUnaryInterceptor(recoverUnary(log)),
-		grpc.ChainStreamInterceptor(recoverStream(log)),
+		grpc.ChainUnaryInterceptor(recovery.UnaryServerInterceptor(rec)),
+		grpc.ChainStreamInterceptor(recovery.StreamServerInterceptor(rec)),
 	}, opts...)
 	s := grpc.NewServer(opts...)
 	h := health.NewServer()
@@ -40,30 +48,6 @@ func NewGRPC(log *slog.Logger, opts ...grpc.ServerOption) (*grpc.Server, *health
 	healthpb.RegisterHealthServer(s, h)
 	reflection.Register(s)
 	return s, h
-}
-
-func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, next grpc.UnaryHandler) (resp any, err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				log.Error("handler panicked", "method", info.FullMethod, "panic", r, "stack", string(debug.Stack()))
-				err = status.Errorf(codes.Internal, "internal error in %s", info.FullMethod)
-			}
-		}()
-		return next(ctx, req)
-	}
-}
-
-func recoverStream(log *slog.Logger) grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, next grpc.StreamHandler) (err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				log.Error("handler panicked", "method", info.FullMethod, "panic", r, "stack", string(debug.Stack()))
-				err = status.Errorf(codes.Internal, "internal error in %s", info.FullMethod)
-			}
-		}()
-		return next(srv, ss)
-	}
 }
 
 // Coded is an error that knows its gRPC code; packages wrap their sentinel
@@ -86,22 +70,29 @@ func Errorf(code codes.Code, format string, args ...any) error {
 
 // Status turns err into the gRPC status a client sees: a Coded error keeps
 // its code, context errors become Canceled or DeadlineExceeded, a status
-// passes through, and anything else is Internal.
+// passes through, and anything else is Internal. The message is cut to
+// MaxStatusMessage bytes.
 func Status(err error) error {
 	if err == nil {
 		return nil
 	}
 	var c *Coded
+	code := codes.Internal
 	switch {
 	case errors.As(err, &c):
-		return status.Error(c.Code, err.Error())
+		code = c.Code
 	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, err.Error())
+		code = codes.DeadlineExceeded
 	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, err.Error())
+		code = codes.Canceled
+	default:
+		if s, ok := status.FromError(err); ok {
+			if len(s.Message()) <= MaxStatusMessage {
+				return s.Err()
+			}
+			code = s.Code()
+			err = errors.New(s.Message())
+		}
 	}
-	if s, ok := status.FromError(err); ok {
-		return s.Err()
-	}
-	return status.Error(codes.Internal, err.Error())
+	return status.Error(code, clipMessage(err.Error(), MaxStatusMessage))
 }

@@ -78,9 +78,9 @@ func cqlType(t schema.DataType) (string, error) {
 
 // keyValue converts the canonical text s of a key value of type t to the Go
 // value bound to its CQL column (see cqlType). What is canonical is
-// schema.CheckKeyValue's to say, so that Redis and Scylla keys agree.
+// schema.CanonicalKeyValue's to say, so that Redis and Scylla keys agree.
 func keyValue(t schema.DataType, s string) (any, error) {
-	if err := schema.CheckKeyValue(t, s); err != nil {
+	if err := schema.CanonicalKeyValue(t, s); err != nil {
 		return nil, err
 	}
 	switch t {

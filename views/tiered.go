@@ -21,9 +21,10 @@ type Tiered struct {
 }
 
 // Read returns, for each key and each group, the uncompressed block, or
-// nil when the key has no block in the group or its block is expired: the
-// block of keys[i] and groups[j] is at out[i*len(groups)+j], as in
-// Store.Read. policies[j] is the cache policy of groups[j] (from the
+// nil when the key has no block in the group: the block of keys[i] and
+// groups[j] is at out[i*len(groups)+j], as in Store.Read. An expired block
+// is returned as it is (codec.Reader.Open reports it ErrExpired), so that
+// the caller can count a default as expired rather than missing. policies[j] is the cache policy of groups[j] (from the
 // registry): which tiers hold its blocks and for how long.
 //
 // The blocks are shared with the cache and with other readers: callers must
@@ -392,8 +393,8 @@ func (r *read) fetchStore(ctx context.Context, items []fetchItem, start uint64) 
 }
 
 // prepare turns a block from the store into what the cache holds and Read
-// returns: the block uncompressed (nil for none, or one expired at now),
-// its cache expiry (the earlier of now + the policy's TTL and the block's
+// returns: the block uncompressed (nil for none; one expired at now stays
+// as it is and is cached until the policy's TTL), its cache expiry (the earlier of now + the policy's TTL and the block's
 // own), and whether to cache it. A block that fails its checksum is
 // returned as it is and not cached.
 func (t *Tiered) prepare(raw []byte, p schema.CachePolicy, now int64) (block []byte, expires int64, cache bool) {
@@ -413,7 +414,9 @@ func (t *Tiered) prepare(raw []byte, p schema.CachePolicy, now int64) (block []b
 		return raw, 0, false
 	}
 	if h.Expired(now) {
-		return nil, expires, cache // it stays expired: a cached miss
+		// It stays expired: cached as it is until the policy's TTL, so
+		// that the reader tells an expired value from a missing one.
+		return block, expires, cache
 	}
 	if h.Expiry != codec.NeverExpires && h.Expiry < expires {
 		expires = h.Expiry

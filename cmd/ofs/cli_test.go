@@ -225,7 +225,7 @@ func TestConfigCheck(t *testing.T) {
 	}
 
 	bad := filepath.Join(dir, "bad.yaml")
-	if err := os.WriteFile(bad, []byte("kafka:\n  feature_partitions: 0\n  sasl: {mechanism: GSSAPI, username: u}\nlog: {format: xml}\ngrpc: {max_connection_age: -1s}\nstores:\n  a: {redis: {addrs: [r:6379], password: x, password_env: P}}\n  b: {scylla: {hosts: [s:9042], password_env: OFS_TEST_UNSET_PASSWORD}}\n"), 0o600); err != nil {
+	if err := os.WriteFile(bad, []byte("kafka:\n  feature_partitions: 0\n  sasl: {mechanism: GSSAPI, username: u}\nlog: {format: xml}\ngrpc: {max_connection_age: -1s, addr: \"0.0.0.0:7070\"}\nmetrics: {pprof_addr: \":6060\"}\nlimits: {retrieve_max_request_bytes: 100000000}\nstores:\n  a: {redis: {addrs: [r:6379], password: x, password_env: P}}\n  b: {scylla: {hosts: [s:9042], password_env: OFS_TEST_UNSET_PASSWORD}}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	out, err = run(t, nil, "config", "check", "-c", bad)
@@ -234,7 +234,9 @@ func TestConfigCheck(t *testing.T) {
 		t.Fatalf("config check of a bad file: %v, want exit code 2\n%s", err, out)
 	}
 	for _, want := range []string{"feature_partitions is 0", `mechanism "GSSAPI"`, `log.format is "xml"`, "max_connection_age is -1s",
-		"stores.a.redis: password and password_env are both set", "stores.b.scylla.password_env: OFS_TEST_UNSET_PASSWORD is not set"} {
+		"stores.a.redis: password and password_env are both set", "stores.b.scylla.password_env: OFS_TEST_UNSET_PASSWORD is not set",
+		`grpc.addr "0.0.0.0:7070" is not loopback, with neither tokens`, "or grpc.insecure: true",
+		`metrics.pprof_addr ":6060" is not a loopback address`, "limits.retrieve_max_request_bytes (100000000) is more than"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("config check of a bad file does not name %q:\n%s", want, out)
 		}
@@ -253,7 +255,12 @@ func TestReadyz(t *testing.T) {
 		"OFS_GRPC_ADDR=" + addr,
 		"OFS_LOG_LEVEL=warn",
 	}
-	start(t, append(env, "OFS_METRICS_ADDR="+registryMetrics), "process", "registry")
+	pprofAddr := testenv.FreeAddr(t, 0)
+	cfg := filepath.Join(t.TempDir(), "ofs.yaml")
+	if err := os.WriteFile(cfg, []byte("metrics: {pprof_addr: \""+pprofAddr+"\"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start(t, append(env, "OFS_METRICS_ADDR="+registryMetrics, "OFS_CONFIG="+cfg), "process", "registry")
 	start(t, append(env, "OFS_METRICS_ADDR="+serveMetrics), "serve")
 	for _, m := range []string{registryMetrics, serveMetrics} {
 		deadline := time.Now().Add(2 * time.Minute)
@@ -269,6 +276,16 @@ func TestReadyz(t *testing.T) {
 				t.Fatalf("/readyz of %s not ready within 2 minutes: %d %q", m, code, body)
 			}
 			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	// pprof: off unless configured, and then on its own loopback listener.
+	for url, want := range map[string]int{
+		"http://" + serveMetrics + "/debug/pprof/":    http.StatusNotFound,
+		"http://" + registryMetrics + "/debug/pprof/": http.StatusNotFound,
+		"http://" + pprofAddr + "/debug/pprof/":       http.StatusOK,
+	} {
+		if code, _ := httpGet(t, url); code != want {
+			t.Errorf("%s: %d, want %d", url, code, want)
 		}
 	}
 }

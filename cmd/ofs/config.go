@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"time"
 
@@ -12,7 +13,10 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ofstack/ofs/internal/tlsconf"
+	"github.com/ofstack/ofs/servers"
+	"github.com/ofstack/ofs/servers/feature"
 	"github.com/ofstack/ofs/topics"
+	"github.com/ofstack/ofs/views"
 	"github.com/ofstack/ofs/views/catalog"
 	"github.com/ofstack/ofs/views/connections"
 )
@@ -36,13 +40,50 @@ type Config struct {
 	Log     LogConfig           `yaml:"log"`
 	Stores  connections.Configs `yaml:"stores"`
 	Persist PersistConfig       `yaml:"persist"`
+	// Limits bound what one request may ask of a server.
+	Limits LimitsConfig `yaml:"limits"`
+	// StoreReads guards the servers' reads of the stores.
+	StoreReads StoreReadsConfig `yaml:"store_reads"`
 }
 
-// MetricsConfig says where Prometheus metrics (and health, pprof) are served.
+// LimitsConfig bounds the requests of the gRPC servers. Each is checked
+// before the work it bounds and answered ResourceExhausted naming it.
+type LimitsConfig struct {
+	// MaxRequestBytes is the servers' receive limit: the largest Persist
+	// or Apply.
+	MaxRequestBytes int `yaml:"max_request_bytes"`
+	// RetrieveMaxRequestBytes is the largest Retrieve request, at most
+	// MaxRequestBytes.
+	RetrieveMaxRequestBytes int `yaml:"retrieve_max_request_bytes"`
+	// RetrieveMaxKeys bounds the keys of one Retrieve.
+	RetrieveMaxKeys int `yaml:"retrieve_max_keys"`
+	// RetrieveMaxValues bounds keys x values a key (every vector element
+	// and string counted) of one Retrieve.
+	RetrieveMaxValues int `yaml:"retrieve_max_values"`
+	// RetrieveMaxAnswerBytes bounds a Retrieve's answer, at most
+	// MaxRequestBytes.
+	RetrieveMaxAnswerBytes int `yaml:"retrieve_max_answer_bytes"`
+}
+
+// StoreReadsConfig bounds the feature servers' reads of a store: each
+// within Timeout, and after BreakerFailures reads in a row failed (timed out
+// or unavailable), none for BreakerCooldown but one probe: Retrieve answers
+// Unavailable at once meanwhile.
+type StoreReadsConfig struct {
+	Timeout         time.Duration `yaml:"timeout"`
+	BreakerFailures int           `yaml:"breaker_failures"`
+	BreakerCooldown time.Duration `yaml:"breaker_cooldown"`
+}
+
+// MetricsConfig says where Prometheus metrics, health and pprof are served.
 type MetricsConfig struct {
-	// Addr of the HTTP server for /metrics, /healthz and /debug/pprof; empty
+	// Addr of the HTTP server for /metrics, /healthz and /readyz; empty
 	// turns it off.
 	Addr string `yaml:"addr"`
+	// PprofAddr serves /debug/pprof on a listener of its own; empty (the
+	// default) turns it off. It must be a loopback address: a profile
+	// shows the process's memory and costs its CPU.
+	PprofAddr string `yaml:"pprof_addr"`
 }
 
 // CacheConfig sizes the feature servers' cache tiers. Which groups use them,
@@ -116,6 +157,10 @@ type GRPCConfig struct {
 	// servers' name again and spread over servers added since; 0 keeps
 	// connections for ever.
 	MaxConnectionAge time.Duration `yaml:"max_connection_age"`
+	// Insecure allows a listener beyond loopback with neither tokens
+	// (auth) nor mutual TLS (tls.ca_file): anyone who reaches it may then
+	// Persist and Apply. Without it such a configuration is refused.
+	Insecure bool `yaml:"insecure"`
 }
 
 // LogConfig sets the log level and format.
@@ -134,6 +179,11 @@ func defaultConfig() Config {
 		Cache:   CacheConfig{MemoryBytes: 256 << 20, DiskBytes: 4 << 30},
 		Log:     LogConfig{Level: "info", Format: "text"},
 		Persist: defaultPersistConfig(),
+		Limits: LimitsConfig{MaxRequestBytes: servers.MaxMessageBytes, RetrieveMaxRequestBytes: 4 << 20,
+			RetrieveMaxKeys: feature.DefaultMaxKeys, RetrieveMaxValues: feature.DefaultMaxValues,
+			RetrieveMaxAnswerBytes: feature.DefaultMaxAnswerBytes},
+		StoreReads: StoreReadsConfig{Timeout: views.DefaultReadTimeout, BreakerFailures: views.DefaultBreakerFailures,
+			BreakerCooldown: views.DefaultBreakerCooldown},
 	}
 }
 
@@ -164,6 +214,10 @@ func (c *Config) Validate() error {
 	if c.GRPC.MaxConnectionAge < 0 {
 		errs = append(errs, fmt.Errorf("grpc.max_connection_age is %s, want 0 (off) or more", c.GRPC.MaxConnectionAge))
 	}
+	errs = append(errs, c.checkExposure(), c.checkLimits())
+	if a := c.Metrics.PprofAddr; a != "" && !loopback(a) {
+		errs = append(errs, fmt.Errorf("metrics.pprof_addr %q is not a loopback address (127.0.0.1:port, [::1]:port, localhost:port)", a))
+	}
 	errs = append(errs, c.Persist.validate()...)
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.Log.Level)); err != nil {
@@ -177,6 +231,55 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Stores.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// checkExposure refuses a gRPC listener beyond loopback that anyone could
+// write through: no tokens, no mutual TLS, and no grpc.insecure.
+func (c *Config) checkExposure() error {
+	if loopback(c.GRPC.Addr) || c.GRPC.Insecure || len(c.Auth.ReaderTokens)+len(c.Auth.WriterTokens) > 0 ||
+		c.GRPC.TLS.CAFile != "" {
+		return nil
+	}
+	return fmt.Errorf("grpc.addr %q is not loopback, with neither tokens (auth, OFS_READER_TOKENS, OFS_WRITER_TOKENS) "+
+		"nor mutual TLS (grpc.tls.ca_file): anyone who reaches it could Persist and Apply; set one, or grpc.insecure: true", c.GRPC.Addr)
+}
+
+// loopback reports whether addr (host:port) listens on loopback only.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (c *Config) checkLimits() error {
+	l, r := c.Limits, c.StoreReads
+	var errs []error
+	for name, v := range map[string]int{"max_request_bytes": l.MaxRequestBytes, "retrieve_max_request_bytes": l.RetrieveMaxRequestBytes,
+		"retrieve_max_keys": l.RetrieveMaxKeys, "retrieve_max_values": l.RetrieveMaxValues,
+		"retrieve_max_answer_bytes": l.RetrieveMaxAnswerBytes} {
+		if v < 1 {
+			errs = append(errs, fmt.Errorf("limits.%s is %d, want at least 1", name, v))
+		}
+	}
+	if l.RetrieveMaxRequestBytes > l.MaxRequestBytes {
+		errs = append(errs, fmt.Errorf("limits.retrieve_max_request_bytes (%d) is more than limits.max_request_bytes (%d)",
+			l.RetrieveMaxRequestBytes, l.MaxRequestBytes))
+	}
+	if l.RetrieveMaxAnswerBytes > l.MaxRequestBytes {
+		errs = append(errs, fmt.Errorf("limits.retrieve_max_answer_bytes (%d) is more than limits.max_request_bytes (%d), the servers' send limit too",
+			l.RetrieveMaxAnswerBytes, l.MaxRequestBytes))
+	}
+	if r.Timeout <= 0 || r.BreakerFailures < 1 || r.BreakerCooldown <= 0 {
+		errs = append(errs, fmt.Errorf("store_reads: timeout (%s) and breaker_cooldown (%s) must be positive, breaker_failures (%d) at least 1",
+			r.Timeout, r.BreakerCooldown, r.BreakerFailures))
 	}
 	return errors.Join(errs...)
 }
@@ -242,7 +345,7 @@ func (f *configFlags) register(cmd *cobra.Command, withGRPC bool) {
 	fl.StringVar(&f.endpoints, "etcd", "", "comma-separated etcd endpoints (env OFS_ETCD_ENDPOINTS)")
 	fl.StringVar(&f.prefix, "prefix", "", "prefix of topics, groups and etcd keys (env OFS_PREFIX)")
 	fl.StringVar(&f.logLevel, "log-level", "", "log level: debug, info, warn, error")
-	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "address of /metrics, /healthz and /debug/pprof (env OFS_METRICS_ADDR)")
+	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "address of /metrics, /healthz and /readyz (env OFS_METRICS_ADDR)")
 	if withGRPC {
 		fl.StringVar(&f.grpcAddr, "grpc-addr", "", "gRPC listen address (env OFS_GRPC_ADDR)")
 	}

@@ -62,7 +62,7 @@ func newDev(g *globals) *cobra.Command {
 	f.StringVar(&o.kafkaAddr, "kafka-addr", "127.0.0.1:9092", "address of the in-process broker (loopback)")
 	f.StringVar(&o.etcdAddr, "etcd-addr", "127.0.0.1:2379", "address of the in-process etcd (its peer port is the next one)")
 	f.StringVar(&o.grpcAddr, "grpc-addr", "127.0.0.1:7070", "gRPC address")
-	f.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9464", "address of /metrics, /healthz and /debug/pprof")
+	f.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9464", "address of /metrics, /healthz and /readyz")
 	f.StringVar(&o.dir, "dir", "", "keep the broker's log, etcd and the store in this folder (default: a temporary one)")
 	f.StringVar(&o.logLevel, "log-level", "warn", "log level")
 	f.BoolVar(&o.noDemo, "no-demo", false, "start and serve, without the demo")

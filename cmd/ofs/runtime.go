@@ -148,34 +148,49 @@ func (rt *runtime) watchRegistry(ctx context.Context, grp *errgroup.Group) (*sch
 	}
 }
 
-// serveMetrics serves /metrics, /healthz and /debug/pprof on the metrics
-// address until ctx is done; "none" or an empty address turns it off.
+// serveMetrics serves /metrics, /healthz and /readyz on the metrics
+// address until ctx is done ("none" or an empty address turns it off), and
+// /debug/pprof on metrics.pprof_addr (loopback, checked by Validate) when
+// it is set.
 func (rt *runtime) serveMetrics(ctx context.Context, grp *errgroup.Group) error {
-	addr := rt.cfg.Metrics.Addr
-	if addr == "" || addr == "none" {
-		return nil
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(rt.metrics, promhttp.HandlerOpts{Registry: rt.metrics}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	// Readiness for Kubernetes probes, which cannot speak gRPC over TLS.
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if p := rt.ready.pending(); len(p) > 0 {
-			http.Error(w, "not ready: "+strings.Join(p, ", "), http.StatusServiceUnavailable)
-			return
+	if addr := rt.cfg.Metrics.Addr; addr != "" && addr != "none" {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(rt.metrics, promhttp.HandlerOpts{Registry: rt.metrics}))
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+		// Readiness for Kubernetes probes, which cannot speak gRPC over TLS.
+		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+			if p := rt.ready.pending(); len(p) > 0 {
+				http.Error(w, "not ready: "+strings.Join(p, ", "), http.StatusServiceUnavailable)
+				return
+			}
+			_, _ = w.Write([]byte("ready\n"))
+		})
+		if err := rt.serveHTTP(ctx, grp, "metrics", addr, mux, "/metrics"); err != nil {
+			return err
 		}
-		_, _ = w.Write([]byte("ready\n"))
-	})
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	if addr := rt.cfg.Metrics.PprofAddr; addr != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		if err := rt.serveHTTP(ctx, grp, "pprof", addr, mux, "/debug/pprof/"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// serveHTTP serves handler on addr until ctx is done.
+func (rt *runtime) serveHTTP(ctx context.Context, grp *errgroup.Group, what, addr string, handler http.Handler, path string) error {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("metrics listener on %s: %w", addr, err)
+		return fmt.Errorf("%s listener on %s: %w", what, addr, err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	rt.log.Info("metrics", "addr", "http://"+lis.Addr().String()+"/metrics")
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
+	rt.log.Info(what, "addr", "http://"+lis.Addr().String()+path)
 	grp.Go(func() error {
 		if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
 			return err

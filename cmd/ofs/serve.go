@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -89,6 +90,8 @@ func serve(ctx context.Context, rt *runtime) error {
 		}
 		return schema.CachePolicy{}
 	}
+	guards := views.NewStoreMetrics(rt.metrics)
+	sr := rt.cfg.StoreReads
 	var tiered sync.Map // views.Store -> *views.TieredReader
 	readers := func(id string) (feature.Reader, error) {
 		st, err := stores.ForStore(id)
@@ -98,7 +101,12 @@ func serve(ctx context.Context, rt *runtime) error {
 		if r, ok := tiered.Load(st); ok {
 			return r.(*views.TieredReader), nil
 		}
-		r, _ := tiered.LoadOrStore(st, cache.Tiered(st).Reader(policy))
+		g, err := views.Guard(st, id, views.GuardTimeout(sr.Timeout), views.GuardBreaker(sr.BreakerFailures, sr.BreakerCooldown),
+			views.GuardMetrics(guards), views.GuardLogger(rt.log.With("component", "store")))
+		if err != nil {
+			return nil, err
+		}
+		r, _ := tiered.LoadOrStore(st, cache.Tiered(g).Reader(policy))
 		return r.(*views.TieredReader), nil
 	}
 
@@ -128,6 +136,8 @@ func serve(ctx context.Context, rt *runtime) error {
 	pc := rt.cfg.Persist
 	fsrv := feature.New(holder, readers, feature.WithLogger(rt.log.With("server", "feature")),
 		feature.WithRegisterer(rt.metrics),
+		feature.WithLimits(feature.Limits{MaxKeys: rt.cfg.Limits.RetrieveMaxKeys, MaxValues: rt.cfg.Limits.RetrieveMaxValues,
+			MaxAnswerBytes: rt.cfg.Limits.RetrieveMaxAnswerBytes}),
 		feature.WithRegistrySync(registrySync(rt.etcd, rt.cfg.EtcdRoot(), holder)),
 		feature.WithPersist(producer, rt.names, stores.ForStore, cache),
 		feature.WithPersistTimeouts(pc.Timeout, pc.StoreTimeout),
@@ -145,13 +155,13 @@ func serve(ctx context.Context, rt *runtime) error {
 	joined := make(chan struct{})
 	grp.Go(func() error { return peers.Run(ctx, func() { close(joined) }) })
 
-	tokens := servers.Tokens{Readers: rt.cfg.Auth.ReaderTokens, Writers: rt.cfg.Auth.WriterTokens,
-		Writing: []string{
-			featurev1.FeatureService_Persist_FullMethodName,
-			registryv1.RegistryService_Apply_FullMethodName,
-			featurev1.PeerService_Invalidate_FullMethodName,
-		}}
-	gopts := append(servers.Metrics(rt.metrics), tokens.Options()...)
+	roles := servers.StandardRoles().With(feature.Roles(), registryserver.Roles())
+	auth := servers.NewAuth(servers.Tokens{Readers: rt.cfg.Auth.ReaderTokens, Writers: rt.cfg.Auth.WriterTokens}, roles, rt.metrics)
+	lim := rt.cfg.Limits
+	gopts := slices.Concat(auth.Options(), servers.Metrics(rt.metrics),
+		servers.RecvLimits(servers.RecvLimit{Request: (*featurev1.RetrieveRequest)(nil), Bytes: lim.RetrieveMaxRequestBytes,
+			Name: "limits.retrieve_max_request_bytes"}),
+		[]grpc.ServerOption{grpc.MaxRecvMsgSize(lim.MaxRequestBytes), grpc.MaxSendMsgSize(lim.MaxRequestBytes)})
 	if rt.cfg.GRPC.TLS.Enabled() {
 		tcfg, err := tlsconf.Server(rt.cfg.GRPC.TLS)
 		if err != nil {
@@ -167,6 +177,10 @@ func serve(ctx context.Context, rt *runtime) error {
 	registryv1.RegisterRegistryServiceServer(gs, reg)
 	featurev1.RegisterFeatureServiceServer(gs, fsrv)
 	featurev1.RegisterPeerServiceServer(gs, peers)
+	if err := servers.CheckRoles(gs, roles); err != nil {
+		_ = lis.Close() // the error says more
+		return err
+	}
 	grp.Go(func() error { return gs.Serve(lis) })
 	grp.Go(func() error {
 		select {

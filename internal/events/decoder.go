@@ -34,8 +34,8 @@ const (
 	// be by default: more is a producer's clock or unit error, and would win
 	// over every correct row of its key until then.
 	DefaultMaxFuture = time.Hour
-	// MaxKeyBytes bounds a string key value.
-	MaxKeyBytes = 1024
+	// MaxKeyBytes bounds a string key value: schema.CheckKeyValue's rule.
+	MaxKeyBytes = schema.MaxKeyBytes
 	// maxEventTime is the last microsecond of year 9999.
 	maxEventTime = 253402300799999999
 )
@@ -418,15 +418,11 @@ func (t *target) column(g *schema.FeatureGroup, name []byte) (int, *Error) {
 	return i, nil
 }
 
-// checkKeyString checks a string key value.
+// checkKeyString checks a string key value by schema.CheckKeyValue, the
+// rule the servers apply to the keys they are asked for.
 func checkKeyString(col string, s string) *Error {
-	switch {
-	case s == "":
-		return reject(CodeBadKey, "key %q is empty", col)
-	case len(s) > MaxKeyBytes:
-		return reject(CodeBadKey, "key %q is %d bytes, more than %d", col, len(s), MaxKeyBytes)
-	case !utf8.ValidString(s):
-		return reject(CodeBadKey, "key %q is not valid UTF-8", col)
+	if err := schema.CheckKeyValue(schema.String, s); err != nil {
+		return reject(CodeBadKey, "key %q %v", col, err)
 	}
 	return nil
 }

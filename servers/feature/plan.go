@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
 
@@ -131,10 +132,22 @@ func invalid(format string, args ...any) error {
 	return servers.Errorf(codes.InvalidArgument, format, args...)
 }
 
+// clip shortens a name from a request for a message.
+func clip(s string) string {
+	if len(s) <= 64 {
+		return s
+	}
+	n := 61
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
+}
+
 func newPlan(snap *schema.Snapshot, layouts *blocks.Cache, req *featurev1.RetrieveRequest) (*plan, error) {
 	e, ok := snap.Entity(req.GetEntity())
 	if !ok {
-		return nil, invalid("unknown entity %q", req.GetEntity())
+		return nil, invalid("unknown entity %q", clip(req.GetEntity()))
 	}
 	if len(req.GetGroups()) == 0 {
 		return nil, invalid("no feature groups requested")
@@ -144,7 +157,7 @@ func newPlan(snap *schema.Snapshot, layouts *blocks.Cache, req *featurev1.Retrie
 	for j, sel := range req.GetGroups() {
 		g, ok := snap.FeatureGroup(sel.GetFeatureGroup())
 		if !ok {
-			return nil, invalid("unknown feature group %q", sel.GetFeatureGroup())
+			return nil, invalid("unknown feature group %q", clip(sel.GetFeatureGroup()))
 		}
 		if g.Entity != e.Name {
 			return nil, invalid("feature group %q describes entity %q, not %q", g.Name, g.Entity, e.Name)
@@ -181,7 +194,12 @@ func newPlan(snap *schema.Snapshot, layouts *blocks.Cache, req *featurev1.Retrie
 
 func (p *plan) addGroup(g *schema.FeatureGroup, features []string, layouts *blocks.Cache) (groupPlan, error) {
 	active := g.Active()
+	if len(features) > len(active.Features) {
+		return groupPlan{}, invalid("feature group %q: %d features asked for, it has %d (version %d)",
+			g.Name, len(features), len(active.Features), active.Number)
+	}
 	idx := make([]int, 0, len(features))
+	var seen []bool
 	if len(features) == 0 {
 		for i := range active.Features {
 			idx = append(idx, i)
@@ -190,8 +208,15 @@ func (p *plan) addGroup(g *schema.FeatureGroup, features []string, layouts *bloc
 	for _, name := range features {
 		i, ok := active.Index(name)
 		if !ok {
-			return groupPlan{}, invalid("feature group %q has no feature %q (version %d)", g.Name, name, active.Number)
+			return groupPlan{}, invalid("feature group %q has no feature %q (version %d)", g.Name, clip(name), active.Number)
 		}
+		if seen == nil {
+			seen = make([]bool, len(active.Features))
+		}
+		if seen[i] {
+			return groupPlan{}, invalid("feature group %q: feature %q is asked for twice", g.Name, name)
+		}
+		seen[i] = true
 		idx = append(idx, i)
 	}
 	all, err := layouts.Layouts(g)

@@ -25,8 +25,30 @@ import (
 	"github.com/ofstack/ofs/views"
 )
 
-// MaxKeys bounds the keys of one Retrieve.
-const MaxKeys = 10000
+// Limits bound what one Retrieve may ask for; each is checked before the
+// work it bounds (the keys parsed, the answer allocated).
+type Limits struct {
+	// MaxKeys bounds the keys of one Retrieve.
+	MaxKeys int
+	// MaxValues bounds keys x values per key (every element of every
+	// vector, string or number): the size of the answer's matrices.
+	MaxValues int
+	// MaxAnswerBytes bounds the answer: its matrices, found flags and
+	// strings.
+	MaxAnswerBytes int
+}
+
+// Default limits.
+const (
+	DefaultMaxKeys        = 10000
+	DefaultMaxValues      = 4 << 20  // 16 MiB of fp32 values
+	DefaultMaxAnswerBytes = 48 << 20 // under the server's 64 MiB send limit
+)
+
+// DefaultLimits are the limits of a server without WithLimits.
+func DefaultLimits() Limits {
+	return Limits{MaxKeys: DefaultMaxKeys, MaxValues: DefaultMaxValues, MaxAnswerBytes: DefaultMaxAnswerBytes}
+}
 
 // Reader reads the blocks of keys x groups: views.Store, or the cache tiers
 // in front of one.
@@ -54,7 +76,10 @@ type Server struct {
 	syncMu    sync.Mutex // serializes registry syncs, and guards syncStart
 	syncStart time.Time  // when the last successful sync began
 
-	corrupt *prometheus.CounterVec
+	limits Limits
+
+	corrupt  *prometheus.CounterVec
+	defaults *prometheus.CounterVec
 }
 
 // Option configures a Server.
@@ -78,7 +103,23 @@ func WithRegistrySync(f func(context.Context) (*schema.Snapshot, error)) Option 
 
 // WithRegisterer registers the server's metrics.
 func WithRegisterer(r prometheus.Registerer) Option {
-	return func(s *Server) { r.MustRegister(s.corrupt) }
+	return func(s *Server) { r.MustRegister(s.corrupt, s.defaults) }
+}
+
+// WithLimits sets the limits of a Retrieve (default DefaultLimits); a zero
+// field keeps its default.
+func WithLimits(l Limits) Option {
+	return func(s *Server) {
+		if l.MaxKeys > 0 {
+			s.limits.MaxKeys = l.MaxKeys
+		}
+		if l.MaxValues > 0 {
+			s.limits.MaxValues = l.MaxValues
+		}
+		if l.MaxAnswerBytes > 0 {
+			s.limits.MaxAnswerBytes = l.MaxAnswerBytes
+		}
+	}
 }
 
 // New returns a server answering from the registry in holder and the stores
@@ -86,11 +127,15 @@ func WithRegisterer(r prometheus.Registerer) Option {
 func New(holder *schema.Holder, readers Readers, opts ...Option) *Server {
 	s := &Server{
 		holder: holder, readers: readers,
-		log: slog.New(slog.DiscardHandler), now: time.Now,
+		log: slog.New(slog.DiscardHandler), now: time.Now, limits: DefaultLimits(),
 		corrupt: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ofs_retrieve_corrupt_blocks_total",
 			Help: "Blocks that failed their checksum or layout check and were answered as defaults.",
 		}, []string{"feature_group"}),
+		defaults: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ofs_retrieve_defaults_total",
+			Help: "Rows of a feature group answered with its defaults, by reason: missing (no block) or expired.",
+		}, []string{"feature_group", "reason"}),
 	}
 	for _, o := range opts {
 		o(s)
@@ -111,6 +156,9 @@ func (s *Server) retrieve(ctx context.Context, req *featurev1.RetrieveRequest) (
 		if err != nil {
 			return nil, err
 		}
+		if err := s.checkSize(p, req); err != nil {
+			return nil, err
+		}
 		keys, err := p.keys(req.GetKeys(), req.GetKeyValues())
 		if err != nil {
 			return nil, err
@@ -126,14 +174,69 @@ func (s *Server) retrieve(ctx context.Context, req *featurev1.RetrieveRequest) (
 		}
 		resp := s.assemble(p, keys, blocksOf, req.GetTypedValues(), unknown)
 		if unknown == nil || !*unknown {
-			return resp, nil
+			return s.checkAnswer(p, resp)
 		}
 		if newer := s.syncRegistry(ctx, snap, read); newer != nil {
 			snap = newer
 			continue // read and answer again with the registry that knows the block
 		}
-		return s.assemble(p, keys, blocksOf, req.GetTypedValues(), nil), nil
+		return s.checkAnswer(p, s.assemble(p, keys, blocksOf, req.GetTypedValues(), nil))
 	}
+}
+
+func exhausted(format string, args ...any) error {
+	return servers.Errorf(codes.ResourceExhausted, format, args...)
+}
+
+// checkSize bounds the keys and the answer of req (planned as p) before
+// any key is parsed or any of the answer allocated.
+func (s *Server) checkSize(p *plan, req *featurev1.RetrieveRequest) error {
+	n := len(req.GetKeys())
+	if flat := len(req.GetKeyValues()); flat > 0 {
+		n = flat / len(p.entity.Keys)
+	}
+	l := s.limits
+	if n > l.MaxKeys {
+		return exhausted("%d keys, more than retrieve_max_keys (%d)", n, l.MaxKeys)
+	}
+	width := p.strings
+	for _, w := range p.width {
+		width += w
+	}
+	if int64(n)*int64(width) > int64(l.MaxValues) {
+		return exhausted("%d keys x %d values a key is %d values, more than retrieve_max_values (%d)",
+			n, width, int64(n)*int64(width), l.MaxValues)
+	}
+	if b := answerBytes(p, n, nil); b > l.MaxAnswerBytes {
+		return exhausted("the answer would be at least %d bytes, more than retrieve_max_answer_bytes (%d)", b, l.MaxAnswerBytes)
+	}
+	return nil
+}
+
+// checkAnswer bounds an answer with strings, whose size is known only
+// once they are read.
+func (s *Server) checkAnswer(p *plan, resp *featurev1.RetrieveResponse) (*featurev1.RetrieveResponse, error) {
+	if p.strings > 0 {
+		if n := answerBytes(p, len(resp.GetRows()), resp); n > s.limits.MaxAnswerBytes {
+			return nil, exhausted("the answer would be %d bytes with its strings, more than retrieve_max_answer_bytes (%d)",
+				n, s.limits.MaxAnswerBytes)
+		}
+	}
+	return resp, nil
+}
+
+// answerBytes estimates the answer to n keys planned as p: its matrices,
+// found flags and string headers, and the strings of resp if given.
+func answerBytes(p *plan, n int, resp *featurev1.RetrieveResponse) int {
+	per := 4*p.width[classFP32] + 8*(p.width[classFP64]+p.width[classInt64]+p.width[classUint64]) +
+		len(p.groups) + 2*p.strings + 4 // a row's framing
+	total := int64(n) * int64(per)
+	for _, r := range resp.GetRows() {
+		for _, s := range r.GetStrings() {
+			total += int64(len(s))
+		}
+	}
+	return int(min(total, 1<<62))
 }
 
 // syncRegistry returns a snapshot newer than snap that a sync begun after
@@ -165,8 +268,8 @@ func (p *plan) keys(in []*featurev1.EntityKey, flat []string) ([]views.Key, erro
 	if len(flat) > 0 {
 		return p.flatKeys(flat, len(in))
 	}
-	if len(in) == 0 || len(in) > MaxKeys {
-		return nil, invalid("a retrieve takes 1 to %d keys, got %d", MaxKeys, len(in))
+	if len(in) == 0 {
+		return nil, invalid("a retrieve takes at least 1 key")
 	}
 	keys := make([]views.Key, len(in))
 	for i, k := range in {
@@ -186,8 +289,6 @@ func (p *plan) flatKeys(flat []string, messages int) ([]views.Key, error) {
 		return nil, invalid("give the keys as keys or as key_values, not both")
 	case len(flat)%cols != 0:
 		return nil, invalid("%d key_values for entity %q with %d key columns: not a whole number of keys", len(flat), p.entity.Name, cols)
-	case n > MaxKeys:
-		return nil, invalid("a retrieve takes 1 to %d keys, got %d", MaxKeys, n)
 	}
 	keys := make([]views.Key, n)
 	for i := range keys {
@@ -271,6 +372,12 @@ func (s *Server) assemble(p *plan, keys []views.Key, blocksOf [][][]byte, typed 
 	now := s.now().UnixMicro()
 	var r codec.Reader
 	var bools []bool
+	var countBuf [2 * 8]int
+	defaults := countBuf[:0] // per group: missing, expired
+	if 2*len(p.groups) > len(countBuf) {
+		defaults = make([]int, 0, 2*len(p.groups))
+	}
+	defaults = defaults[:2*len(p.groups)]
 	for i := range n {
 		row := &rowMem[i]
 		row.Found = found[i*len(p.groups) : (i+1)*len(p.groups)]
@@ -282,12 +389,14 @@ func (s *Server) assemble(p *plan, keys []views.Key, blocksOf [][][]byte, typed 
 			b := blocksOf[j][i]
 			if b == nil {
 				r.OpenDefaults(gp.proj)
+				defaults[2*j]++
 			} else {
 				err := r.Open(b, gp.proj, now)
 				switch {
 				case err == nil:
 					row.Found[j] = true
 				case errors.Is(err, codec.ErrExpired):
+					defaults[2*j+1]++
 				case unknown != nil && errors.Is(err, codec.ErrUnknownVersion):
 					*unknown = true
 					return nil
@@ -355,6 +464,14 @@ func (s *Server) assemble(p *plan, keys []views.Key, blocksOf [][][]byte, typed 
 		}
 		rows[i] = row
 	}
+	for j := range p.groups {
+		if n := defaults[2*j]; n > 0 {
+			s.defaults.WithLabelValues(p.groups[j].group.Name, "missing").Add(float64(n))
+		}
+		if n := defaults[2*j+1]; n > 0 {
+			s.defaults.WithLabelValues(p.groups[j].group.Name, "expired").Add(float64(n))
+		}
+	}
 	resp := &featurev1.RetrieveResponse{Columns: p.columns, Rows: rows, RegistryRevision: p.rev}
 	for m := range numMatrices {
 		if p.matrix[m] < 0 {
@@ -414,4 +531,20 @@ func leBytes[T float32 | float64 | int64 | uint64](s []T) []byte {
 		}
 	}
 	return out
+}
+
+// Roles are who may call FeatureService and PeerService: Retrieve readers;
+// Persist and a peer's Invalidate writers.
+func Roles() servers.Roles {
+	return servers.Roles{
+		featurev1.FeatureService_Retrieve_FullMethodName: servers.Reader,
+		featurev1.FeatureService_Persist_FullMethodName:  servers.Writer,
+		featurev1.PeerService_Invalidate_FullMethodName:  servers.Writer,
+	}
+}
+
+// DefaultsCounter returns the counter of rows of group answered with
+// defaults for reason ("missing" or "expired"): for tests and tools.
+func (s *Server) DefaultsCounter(group, reason string) prometheus.Counter {
+	return s.defaults.WithLabelValues(group, reason)
 }

@@ -32,7 +32,7 @@ type fixture struct {
 	srv    *feature.Server
 }
 
-func mustApply(t *testing.T, r *schema.Registry, cmds ...schema.Command) *schema.Registry {
+func mustApply(t testing.TB, r *schema.Registry, cmds ...schema.Command) *schema.Registry {
 	t.Helper()
 	for _, c := range cmds {
 		next, out, err := r.Apply(schema.Request{ID: fmt.Sprint(r.Revision()), Actor: "test", Command: c}, now)
@@ -54,7 +54,7 @@ var profileV1 = []schema.Feature{
 	{Name: "ltv", Type: schema.FP64},
 }
 
-func setup(t *testing.T) *fixture {
+func setup(t testing.TB) *fixture {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: testenv.Redis(t)})
 	t.Cleanup(func() { _ = rdb.Close() })
@@ -84,7 +84,7 @@ func setup(t *testing.T) *fixture {
 
 // write encodes one block of group's active version (or version ver) and
 // stores it.
-func (f *fixture) write(t *testing.T, group string, ver uint32, key []string, eventTime, expiry time.Time, set func(*codec.Builder)) {
+func (f *fixture) write(t testing.TB, group string, ver uint32, key []string, eventTime, expiry time.Time, set func(*codec.Builder)) {
 	t.Helper()
 	g, _ := f.reg.FeatureGroup(group)
 	v, ok := g.Version(ver)

@@ -444,3 +444,18 @@ func (s *Server) Watch(req *registryv1.WatchRequest, stream registryv1.RegistryS
 		rev = snap.Revision()
 	}
 }
+
+// Roles are who may call RegistryService: Apply writers, the rest readers.
+func Roles() servers.Roles {
+	return servers.Roles{
+		registryv1.RegistryService_Apply_FullMethodName:             servers.Writer,
+		registryv1.RegistryService_GetRegistry_FullMethodName:       servers.Reader,
+		registryv1.RegistryService_GetStore_FullMethodName:          servers.Reader,
+		registryv1.RegistryService_ListStores_FullMethodName:        servers.Reader,
+		registryv1.RegistryService_GetEntity_FullMethodName:         servers.Reader,
+		registryv1.RegistryService_ListEntities_FullMethodName:      servers.Reader,
+		registryv1.RegistryService_GetFeatureGroup_FullMethodName:   servers.Reader,
+		registryv1.RegistryService_ListFeatureGroups_FullMethodName: servers.Reader,
+		registryv1.RegistryService_Watch_FullMethodName:             servers.Reader,
+	}
+}

@@ -49,6 +49,11 @@ owns set on top (grpc.tls from grpcTLS, the L2 cache directory).
 {{- $_ := set $grpc "tls" $tls -}}
 {{- $_ := set $cfg "grpc" $grpc -}}
 {{- end -}}
+{{- if .Values.insecure -}}
+{{- $grpc := default (dict) (get $cfg "grpc") -}}
+{{- $_ := set $grpc "insecure" true -}}
+{{- $_ := set $cfg "grpc" $grpc -}}
+{{- end -}}
 {{- if gt (int64 .Values.serve.diskCacheBytes) 0 -}}
 {{- $cache := default (dict) (get $cfg "cache") -}}
 {{- $_ := set $cache "disk_dir" "/var/cache/ofs" -}}
@@ -68,12 +73,20 @@ owns set on top (grpc.tls from grpcTLS, the L2 cache directory).
 {{- fail "grpcTLS.mutual needs grpcTLS.secretName (a Secret with tls.crt, tls.key and ca.crt)" -}}
 {{- end -}}
 {{- range $k, $_ := .Values.config -}}
-{{- if not (has $k (list "prefix" "kafka" "etcd" "grpc" "metrics" "auth" "cache" "log" "stores")) -}}
+{{- if not (has $k (list "prefix" "kafka" "etcd" "grpc" "metrics" "auth" "cache" "log" "stores" "persist" "limits" "store_reads")) -}}
 {{- fail (printf "config.%s is not a field of the ofs configuration (see examples/ofs.yaml)" $k) -}}
 {{- end -}}
 {{- end -}}
 {{- if dig "grpc" "addr" "" .Values.config -}}
 {{- fail "config.grpc.addr is set by the chart (serve.service.port); leave it out" -}}
+{{- end -}}
+{{- if dig "grpc" "insecure" false .Values.config -}}
+{{- fail "config.grpc.insecure is set by the chart: use the value insecure instead" -}}
+{{- end -}}
+{{- $tokens := or (hasKey .Values.secretEnv "OFS_READER_TOKENS") (hasKey .Values.secretEnv "OFS_WRITER_TOKENS") (dig "auth" "reader_tokens" list .Values.config) (dig "auth" "writer_tokens" list .Values.config) -}}
+{{- $mtls := and .Values.grpcTLS.secretName .Values.grpcTLS.mutual -}}
+{{- if not (or $tokens $mtls .Values.insecure) -}}
+{{- fail "the serve pods listen on every interface with neither tokens (secretEnv.OFS_READER_TOKENS, OFS_WRITER_TOKENS) nor mutual TLS (grpcTLS.mutual): anyone who reaches a pod could Persist or Apply; set one, or insecure: true" -}}
 {{- end -}}
 {{- end -}}
 
