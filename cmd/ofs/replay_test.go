@@ -61,8 +61,8 @@ func TestReplayBlueGreen(t *testing.T) {
 	}
 	waitCount(blue, 50)
 
-	out, err := run(t, env, "replay", "--into-prefix", green, "--grace", "2s")
-	if err != nil || !strings.Contains(out, `Switched connection "default"`) {
+	out, err := run(t, env, "replay", "--into-prefix", green)
+	if err != nil || !strings.Contains(out, `Switched connection "default"`) || !strings.Contains(out, "every process acknowledged") {
 		t.Fatalf("replay: %v\n%s", err, out)
 	}
 	if n := count(green); n != 50 {

@@ -191,19 +191,18 @@ func (p *Processor) publish(ctx context.Context, r *schema.Registry) error {
 // process decides one command.
 func (p *Processor) process(ctx goka.Context, msg any) {
 	raw, _ := msg.([]byte)
-	var cmd registryv1.Command
-	if err := proto.Unmarshal(raw, &cmd); err != nil {
+	cmd, err := Command(ctx.Key(), raw)
+	switch {
+	case errors.Is(err, ErrWrongKey):
+		ctx.Emit(p.names.RegistryResults, cmd.GetRequestId(), p.marshalOutcome(ctx,
+			rejected(cmd.GetRequestId(), registryv1.RejectCode_REJECT_CODE_INVALID_ARGUMENT, err.Error())))
+		return
+	case err != nil:
 		// Nothing to apply and no request id to answer: the outcome goes
 		// out under the message key so that the author can still find it.
 		p.log.Warn("undecodable registry command", "offset", ctx.Offset(), "err", err)
 		ctx.Emit(p.names.RegistryResults, ctx.Key(), p.marshalOutcome(ctx,
-			rejected("", registryv1.RejectCode_REJECT_CODE_INVALID_ARGUMENT, "command does not decode: "+err.Error())))
-		return
-	}
-	if ctx.Key() != Key {
-		ctx.Emit(p.names.RegistryResults, cmd.GetRequestId(), p.marshalOutcome(ctx,
-			rejected(cmd.GetRequestId(), registryv1.RejectCode_REJECT_CODE_INVALID_ARGUMENT,
-				fmt.Sprintf("%v: message key %q", ErrWrongKey, ctx.Key()))))
+			rejected("", registryv1.RejectCode_REJECT_CODE_INVALID_ARGUMENT, err.Error())))
 		return
 	}
 
@@ -218,7 +217,7 @@ func (p *Processor) process(ctx goka.Context, msg any) {
 		ctx.Fail(err) // a table that does not decode: stop rather than guess
 		return
 	}
-	next, out := cur.ApplyProto(&cmd, ctx.Timestamp())
+	next, out := cur.ApplyProto(cmd, ctx.Timestamp())
 	if next != cur {
 		if err := p.publish(ctx.Context(), next); err != nil {
 			ctx.Fail(err)

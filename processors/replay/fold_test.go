@@ -1,0 +1,169 @@
+package replay_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ofstack/ofs/codec"
+	"github.com/ofstack/ofs/internal/events"
+	"github.com/ofstack/ofs/internal/testenv"
+	registryproc "github.com/ofstack/ofs/processors/registry"
+	"github.com/ofstack/ofs/processors/replay"
+	"github.com/ofstack/ofs/schema"
+	"github.com/ofstack/ofs/topics"
+	"github.com/ofstack/ofs/views"
+)
+
+// foldLog writes a log whose fold needs every rule: registry commands on the
+// registry topic (a feature added, events, the feature removed, events), an
+// event under the wrong Kafka key, and a transaction committed last, whose
+// marker is the last offset of the features topic's one partition.
+func foldLog(t *testing.T) (names topics.Names, brokers []string, t0 time.Time) {
+	t.Helper()
+	names, brokers = testenv.Topics(t, 1)
+	t0 = time.Now().Add(-2 * time.Hour).UTC().Truncate(time.Millisecond)
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	cfg := topics.SaramaConfig("replay-fold-test")
+	cfg.Producer.Return.Successes = true
+	producer, err := sarama.NewSyncProducer(brokers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Close()
+	send := func(topic, key, value string, ts time.Time) {
+		t.Helper()
+		if _, _, err := producer.SendMessage(&sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(key),
+			Value: sarama.StringEncoder(value), Timestamp: ts}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	command := func(c schema.Command, ts time.Time) {
+		t.Helper()
+		b, err := proto.Marshal(schema.Request{ID: fmt.Sprint(ts.UnixNano()), Actor: "test", Command: c}.ToProto())
+		if err != nil {
+			t.Fatal(err)
+		}
+		send(string(names.Registry), registryproc.Key, string(b), ts)
+	}
+	event := func(k int, values string, ts time.Time) string {
+		return fmt.Sprintf(`{"entity":"user","keys":{"user_id":%d},"feature_group":"profile","event_time":%q,"values":{%s}}`,
+			k, ts.Format(time.RFC3339Nano), values)
+	}
+	key := func(k int) string { return topics.FeatureKey("user", "profile", fmt.Sprint(k)) }
+
+	command(schema.ApplyStore{ID: "main", Kind: schema.Redis, Connection: "default"}, at(0))
+	command(schema.ApplyEntity{Name: "user", Keys: []schema.KeyColumn{{Name: "user_id", Type: schema.Int64}}}, at(0))
+	command(schema.ApplyFeatureGroup{Name: "profile", Entity: "user", ID: 1, Store: "main", Features: []schema.Feature{
+		{Name: "age", Type: schema.Int32}, {Name: "tier", Type: schema.String}}}, at(1))
+	for k := range 10 { // written for version 1, naming tier
+		send(string(names.Features), key(k), event(k, fmt.Sprintf(`"age":%d,"tier":"gold"`, k), at(10)), at(10))
+	}
+	command(schema.RemoveFeatures{Group: "profile", Names: []string{"tier"}}, at(20))
+	for k := 10; k < 20; k++ { // version 2
+		send(string(names.Features), key(k), event(k, fmt.Sprintf(`"age":%d`, k), at(30)), at(30))
+	}
+	// Valid, but under another key: ingest dead-letters it as key_mismatch.
+	send(string(names.Features), key(3), event(4, `"age":99`, at(40)), at(40))
+
+	tcfg := topics.SaramaConfig("replay-fold-txn")
+	tcfg.Producer.Return.Successes = true
+	tcfg.Producer.Transaction.ID = testenv.Name(t)
+	tx, err := sarama.NewSyncProducer(brokers, tcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	if err := tx.BeginTxn(); err != nil {
+		t.Fatal(err)
+	}
+	for k := 20; k < 25; k++ {
+		if _, _, err := tx.SendMessage(&sarama.ProducerMessage{Topic: string(names.Features), Key: sarama.StringEncoder(key(k)),
+			Value: sarama.StringEncoder(event(k, `"age":1`, at(50))), Timestamp: at(50)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.CommitTxn(); err != nil {
+		t.Fatal(err)
+	}
+	// The coordinator writes the commit marker after CommitTxn returns.
+	client, err := sarama.NewClient(brokers, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		end, err := client.GetOffset(string(names.Features), 0, sarama.OffsetNewest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if end == 27 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the features topic ends at %d, want 27 (26 messages and the commit marker)", end)
+		}
+	}
+	return names, brokers, t0
+}
+
+func TestReplayIsAFoldOfTheLog(t *testing.T) {
+	names, brokers, t0 := foldLog(t)
+	rdb := redis.NewClient(&redis.Options{Addr: testenv.Redis(t)})
+	t.Cleanup(func() { _ = rdb.Close() })
+	prefix := names.Prefix + ":fold:"
+	store, err := views.NewRedis(rdb, views.RedisPrefix(prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	src := replay.Source{Brokers: brokers, Names: names}
+	sum, err := replay.Run(ctx, replay.Config{Source: src, Log: quiet,
+		Stores: func(*schema.Store) (views.Store, error) { return store, nil }})
+	if err != nil {
+		t.Fatalf("replay (a transaction marker ends the partition: it must not wait for it): %v", err)
+	}
+	// 26 messages and a marker: the watermark is 27.
+	if sum.Read != 26 || sum.Written != 25 || sum.Rejected[events.CodeKeyMismatch] != 1 || sum.Watermarks[0] != 27 {
+		t.Fatalf("summary %+v, watermarks %v: want 26 read, 25 written, 1 key_mismatch, watermark 27", sum, sum.Watermarks)
+	}
+	blocks := func(k int) []byte {
+		t.Helper()
+		out, err := store.Read(ctx, []views.Key{{Entity: "user", Values: []string{fmt.Sprint(k)}}}, []uint32{1})
+		if err != nil || out[0] == nil {
+			t.Fatalf("user %d: %v, %v", k, out, err)
+		}
+		return out[0]
+	}
+	for k, wantVersion := range map[int]uint32{0: 1, 9: 1, 10: 2, 24: 2} {
+		h, err := codec.ReadHeader(blocks(k))
+		if err != nil || h.SchemaVersion != wantVersion {
+			t.Fatalf("user %d: header %+v, %v: want version %d (the registry at the event's time)", k, h, err, wantVersion)
+		}
+	}
+	if b := blocks(4); strings.Contains(string(b), "99") {
+		t.Fatal("the key_mismatch event was stored")
+	}
+
+	// As of a time between the two registries: the first ten rows only.
+	asof := names.Prefix + ":asof:"
+	old, err := views.NewRedis(rdb, views.RedisPrefix(asof))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err = replay.Run(ctx, replay.Config{Source: replay.Source{Brokers: brokers, Names: names, AsOf: t0.Add(25 * time.Minute)},
+		Stores: func(*schema.Store) (views.Store, error) { return old, nil }})
+	if err != nil || sum.Written != 10 {
+		t.Fatalf("as of: %+v, %v: want 10 written", sum, err)
+	}
+	if n := len(snapshotRedis(t, rdb, asof)); n != 10 {
+		t.Fatalf("as of: %d keys stored, want 10", n)
+	}
+}
