@@ -152,6 +152,63 @@ func TestReplayIsAFoldOfTheLog(t *testing.T) {
 		t.Fatal("the key_mismatch event was stored")
 	}
 
+	// Verify: the store is the fold.
+	report, err := replay.Verify(ctx, replay.VerifyConfig{Source: src, Stores: func(*schema.Store) (views.Store, error) { return store, nil }})
+	if err != nil || report.Drift() != 0 || len(report.Groups) != 1 || report.Groups[0].Rows != 25 ||
+		report.Groups[0].LogSum != report.Groups[0].StoreSum {
+		t.Fatalf("verify after replay: %+v, %v: want 0 drift over 25 rows, equal checksums", report, err)
+	}
+	// Corrupt three keys in the store behind its back: a copy of another
+	// key's block (same event time, other values), an older block, a key
+	// deleted.
+	redisKey := func(k int) string {
+		t.Helper()
+		b := blocks(k)
+		for rk, v := range snapshotRedis(t, rdb, prefix) {
+			if v == string(b) {
+				return prefix + rk
+			}
+		}
+		t.Fatalf("no Redis key holds user %d's block", k)
+		return ""
+	}
+	k0, k2, k15, k7 := redisKey(0), redisKey(2), redisKey(15), redisKey(7)
+	// Live, a row newer than the fold was written after the watermark: not
+	// drift.
+	if err := rdb.Set(ctx, k0, blocks(20), 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	report, err = replay.Verify(ctx, replay.VerifyConfig{Source: src, Stores: func(*schema.Store) (views.Store, error) { return store, nil }})
+	if err != nil || report.Drift() != 0 || report.Groups[0].Newer != 1 || report.Groups[0].LogSum != report.Groups[0].StoreSum {
+		t.Fatalf("verify with a newer row: %+v, %v: want 0 drift, 1 newer", report, err)
+	}
+	if err := rdb.Set(ctx, k2, blocks(1), 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Set(ctx, k15, blocks(5), 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Del(ctx, k7).Err(); err != nil {
+		t.Fatal(err)
+	}
+	report, err = replay.Verify(ctx, replay.VerifyConfig{Source: src, Stores: func(*schema.Store) (views.Store, error) { return store, nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := report.Groups[0]
+	if report.Drift() != 3 || g.Differ != 1 || g.Stale != 1 || g.Missing != 1 || g.Equal != 21 || g.Newer != 1 || g.LogSum == g.StoreSum {
+		t.Fatalf("verify after corruption: %+v", g)
+	}
+	got := map[string]replay.Diff{}
+	for _, d := range report.Diffs {
+		got[d.Key.Values[0]] = d
+	}
+	if len(got) != 3 || got["2"].Problem != "differ" || got["15"].Problem != "stale" || got["7"].Problem != "missing" ||
+		!strings.Contains(got["2"].Log, "age: 2") || !strings.Contains(got["2"].Store, "age: 1") ||
+		!strings.Contains(got["2"].Log, `tier: "gold"`) || got["7"].Store != "(none)" {
+		t.Fatalf("diffs: %+v", report.Diffs)
+	}
+
 	// As of a time between the two registries: the first ten rows only.
 	asof := names.Prefix + ":asof:"
 	old, err := views.NewRedis(rdb, views.RedisPrefix(asof))
@@ -165,5 +222,16 @@ func TestReplayIsAFoldOfTheLog(t *testing.T) {
 	}
 	if n := len(snapshotRedis(t, rdb, asof)); n != 10 {
 		t.Fatalf("as of: %d keys stored, want 10", n)
+	}
+	asOfSrc := replay.Source{Brokers: brokers, Names: names, AsOf: t0.Add(25 * time.Minute)}
+	report, err = replay.Verify(ctx, replay.VerifyConfig{Source: asOfSrc, Stores: func(*schema.Store) (views.Store, error) { return old, nil }})
+	if err != nil || report.Drift() != 0 || report.Groups[0].Rows != 10 {
+		t.Fatalf("verify as of: %+v, %v", report, err)
+	}
+	// The corrupted live store, compared as of then: keys 2 and 7 of the
+	// first ten drift, and key 0, newer than the time asked for.
+	report, err = replay.Verify(ctx, replay.VerifyConfig{Source: asOfSrc, Stores: func(*schema.Store) (views.Store, error) { return store, nil }})
+	if err != nil || report.Drift() != 3 {
+		t.Fatalf("verify as of against the live store: %+v, %v: want 3 rows of drift", report, err)
 	}
 }
