@@ -173,6 +173,15 @@ func parseAsOf(s string) (time.Time, error) {
 func blueGreen(ctx context.Context, rt *runtime, holder *schema.Holder, stores *storeSet,
 	current map[string]catalog.Target, target catalog.Target,
 ) (map[string]catalog.Target, error) {
+	moved, err := replay.Plan(replayConnections(rt, current), target)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return moved, replay.Prepare(ctx, holder.Load(), stores, current, moved)
+}
+
+// replayConnections describes the configured connections as they point now.
+func replayConnections(rt *runtime, current map[string]catalog.Target) []replay.Connection {
 	conns := make([]replay.Connection, 0, len(rt.cfg.Stores))
 	for name, c := range rt.cfg.Stores {
 		c = c.retarget(current[name])
@@ -182,11 +191,7 @@ func blueGreen(ctx context.Context, rt *runtime, holder *schema.Holder, stores *
 		}
 		conns = append(conns, rc)
 	}
-	moved, err := replay.Plan(conns, target)
-	if err != nil {
-		return nil, usageError{err}
-	}
-	return moved, replay.Prepare(ctx, holder.Load(), stores, current, moved)
+	return conns
 }
 
 func printReplaySummary(g *globals, s replay.Summary) {
