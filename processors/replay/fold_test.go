@@ -14,6 +14,7 @@ import (
 	"github.com/ofstack/ofs/codec"
 	"github.com/ofstack/ofs/internal/events"
 	"github.com/ofstack/ofs/internal/testenv"
+	featurev1 "github.com/ofstack/ofs/proto/ofs/feature/v1"
 	registryproc "github.com/ofstack/ofs/processors/registry"
 	"github.com/ofstack/ofs/processors/replay"
 	"github.com/ofstack/ofs/schema"
@@ -152,6 +153,16 @@ func TestReplayIsAFoldOfTheLog(t *testing.T) {
 		t.Fatal("the key_mismatch event was stored")
 	}
 
+	// In place, announcing: every written key is announced, after its write.
+	sum, err = replay.Run(ctx, replay.Config{Source: src, Announce: replay.AnnounceWrites,
+		Stores: func(*schema.Store) (views.Store, error) { return store, nil }})
+	if err != nil || sum.Announced == 0 {
+		t.Fatalf("in place, announcing: %+v, %v", sum, err)
+	}
+	if n := invalidatedKeys(t, brokers, names); n != 25 {
+		t.Fatalf("%d keys announced on the invalidations topic, want the 25 written", n)
+	}
+
 	// Verify: the store is the fold.
 	report, err := replay.Verify(ctx, replay.VerifyConfig{Source: src, Stores: func(*schema.Store) (views.Store, error) { return store, nil }})
 	if err != nil || report.Drift() != 0 || len(report.Groups) != 1 || report.Groups[0].Rows != 25 ||
@@ -234,4 +245,40 @@ func TestReplayIsAFoldOfTheLog(t *testing.T) {
 	if err != nil || report.Drift() != 3 {
 		t.Fatalf("verify as of against the live store: %+v, %v: want 3 rows of drift", report, err)
 	}
+}
+
+// invalidatedKeys counts the keys announced on the invalidations topic.
+func invalidatedKeys(t *testing.T, brokers []string, names topics.Names) int {
+	t.Helper()
+	client, err := sarama.NewClient(brokers, topics.SaramaConfig("replay-test-inv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	end, err := client.GetOffset(string(names.Invalidations), 0, sarama.OffsetNewest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	pc, err := consumer.ConsumePartition(string(names.Invalidations), 0, sarama.OffsetOldest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	n := 0
+	for m := range pc.Messages() {
+		var inv featurev1.Invalidation
+		if err := proto.Unmarshal(m.Value, &inv); err != nil {
+			t.Fatal(err)
+		}
+		n += len(inv.GetKeys())
+		if m.Offset >= end-1 {
+			break
+		}
+	}
+	return n
 }

@@ -25,7 +25,7 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func registry(t *testing.T) *schema.Registry {
+func registry(t testing.TB) *schema.Registry {
 	t.Helper()
 	r := schema.NewRegistry()
 	for i, c := range []schema.Command{
