@@ -21,6 +21,7 @@ import (
 
 	"github.com/ofstack/ofs/examples"
 	"github.com/ofstack/ofs/internal/etcdserver"
+	"github.com/ofstack/ofs/internal/plan"
 	featurev1 "github.com/ofstack/ofs/proto/ofs/feature/v1"
 	registryv1 "github.com/ofstack/ofs/proto/ofs/registry/v1"
 	"github.com/ofstack/ofs/topics"
@@ -221,15 +222,15 @@ func waitHealthy(ctx context.Context, conn *grpc.ClientConn) error {
 func demoData(ctx context.Context, g *globals, rt *runtime, conn *grpc.ClientConn) error {
 	out := g.stdout
 	reg := registryv1.NewRegistryServiceClient(conn)
-	f, err := parseRegistryFile("examples/registry.yaml", examples.Registry)
+	f, err := plan.ParseFile("examples/registry.yaml", examples.Registry)
 	if err != nil {
 		return err
 	}
-	cmds, err := f.commands()
+	cmds, err := f.Commands()
 	if err != nil {
 		return err
 	}
-	if err := applyFile(ctx, out, reg, "examples/registry.yaml", cmds, false); err != nil {
+	if err := plan.Apply(ctx, out, reg, "examples/registry.yaml", cmds, false, plan.CurrentActor()); err != nil {
 		return err
 	}
 
