@@ -172,6 +172,13 @@ func (f *fold) run(ctx context.Context, newSink func(partition int32) sink) erro
 					Key: string(r.key), CheckKey: true}
 				row, b, err := dec.Decode(f.hist.At(at), m, buf[:0])
 				var rej *events.Error
+				if errors.As(err, &rej) && schemaCode(rej.Code) {
+					// Ingest read the event at or after its timestamp, with
+					// the registry of then: a producer that stamps messages
+					// in the past (a backfill) may name what was registered
+					// after the stamp. The registry of the fold's end tells.
+					row, b, err = dec.Decode(f.final, m, buf[:0])
+				}
 				switch {
 				case errors.As(err, &rej):
 					f.skipped.Add(1)
@@ -218,6 +225,15 @@ func (f *fold) store(row *events.Row) (*schema.Store, error) {
 		return st, nil
 	}
 	return nil, fmt.Errorf("replay: the registry has no store %q (feature group %q)", row.Group.Store, row.Group.Name)
+}
+
+// schemaCode reports a rejection that a later registry may not give.
+func schemaCode(c events.Code) bool {
+	switch c {
+	case events.CodeUnknownEntity, events.CodeUnknownGroup, events.CodeWrongEntity, events.CodeUnknownFeature, events.CodeUnknownVersion:
+		return true
+	}
+	return false
 }
 
 func contentType(headers []*sarama.RecordHeader) string {

@@ -70,6 +70,9 @@ func foldLog(t *testing.T) (names topics.Names, brokers []string, t0 time.Time) 
 	for k := 10; k < 20; k++ { // version 2
 		send(string(names.Features), key(k), event(k, fmt.Sprintf(`"age":%d`, k), at(30)), at(30))
 	}
+	// A backfill stamped before its group was registered: ingest, reading it
+	// later, knew the group.
+	send(string(names.Features), key(30), event(30, `"age":30`, at(0)), at(0))
 	// Valid, but under another key: ingest dead-letters it as key_mismatch.
 	send(string(names.Features), key(3), event(4, `"age":99`, at(40)), at(40))
 
@@ -104,11 +107,11 @@ func foldLog(t *testing.T) (names topics.Names, brokers []string, t0 time.Time) 
 		if err != nil {
 			t.Fatal(err)
 		}
-		if end == 27 {
+		if end == 28 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the features topic ends at %d, want 27 (26 messages and the commit marker)", end)
+			t.Fatalf("the features topic ends at %d, want 28 (27 messages and the commit marker)", end)
 		}
 	}
 	return names, brokers, t0
@@ -131,9 +134,9 @@ func TestReplayIsAFoldOfTheLog(t *testing.T) {
 	if err != nil {
 		t.Fatalf("replay (a transaction marker ends the partition: it must not wait for it): %v", err)
 	}
-	// 26 messages and a marker: the watermark is 27.
-	if sum.Read != 26 || sum.Written != 25 || sum.Rejected[events.CodeKeyMismatch] != 1 || sum.Watermarks[0] != 27 {
-		t.Fatalf("summary %+v, watermarks %v: want 26 read, 25 written, 1 key_mismatch, watermark 27", sum, sum.Watermarks)
+	// 27 messages and a marker: the watermark is 28.
+	if sum.Read != 27 || sum.Written != 26 || sum.Rejected[events.CodeKeyMismatch] != 1 || sum.Watermarks[0] != 28 {
+		t.Fatalf("summary %+v, watermarks %v: want 27 read, 26 written, 1 key_mismatch, watermark 28", sum, sum.Watermarks)
 	}
 	blocks := func(k int) []byte {
 		t.Helper()
@@ -143,7 +146,7 @@ func TestReplayIsAFoldOfTheLog(t *testing.T) {
 		}
 		return out[0]
 	}
-	for k, wantVersion := range map[int]uint32{0: 1, 9: 1, 10: 2, 24: 2} {
+	for k, wantVersion := range map[int]uint32{0: 1, 9: 1, 10: 2, 24: 2, 30: 2} {
 		h, err := codec.ReadHeader(blocks(k))
 		if err != nil || h.SchemaVersion != wantVersion {
 			t.Fatalf("user %d: header %+v, %v: want version %d (the registry at the event's time)", k, h, err, wantVersion)
@@ -159,15 +162,15 @@ func TestReplayIsAFoldOfTheLog(t *testing.T) {
 	if err != nil || sum.Announced == 0 {
 		t.Fatalf("in place, announcing: %+v, %v", sum, err)
 	}
-	if n := invalidatedKeys(t, brokers, names); n != 25 {
-		t.Fatalf("%d keys announced on the invalidations topic, want the 25 written", n)
+	if n := invalidatedKeys(t, brokers, names); n != 26 {
+		t.Fatalf("%d keys announced on the invalidations topic, want the 26 written", n)
 	}
 
 	// Verify: the store is the fold.
 	report, err := replay.Verify(ctx, replay.VerifyConfig{Source: src, Stores: func(*schema.Store) (views.Store, error) { return store, nil }})
-	if err != nil || report.Drift() != 0 || len(report.Groups) != 1 || report.Groups[0].Rows != 25 ||
+	if err != nil || report.Drift() != 0 || len(report.Groups) != 1 || report.Groups[0].Rows != 26 ||
 		report.Groups[0].LogSum != report.Groups[0].StoreSum {
-		t.Fatalf("verify after replay: %+v, %v: want 0 drift over 25 rows, equal checksums", report, err)
+		t.Fatalf("verify after replay: %+v, %v: want 0 drift over 26 rows, equal checksums", report, err)
 	}
 	// Corrupt three keys in the store behind its back: a copy of another
 	// key's block (same event time, other values), an older block, a key
@@ -207,7 +210,7 @@ func TestReplayIsAFoldOfTheLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := report.Groups[0]
-	if report.Drift() != 3 || g.Differ != 1 || g.Stale != 1 || g.Missing != 1 || g.Equal != 21 || g.Newer != 1 || g.LogSum == g.StoreSum {
+	if report.Drift() != 3 || g.Differ != 1 || g.Stale != 1 || g.Missing != 1 || g.Equal != 22 || g.Newer != 1 || g.LogSum == g.StoreSum {
 		t.Fatalf("verify after corruption: %+v", g)
 	}
 	got := map[string]replay.Diff{}
@@ -220,7 +223,8 @@ func TestReplayIsAFoldOfTheLog(t *testing.T) {
 		t.Fatalf("diffs: %+v", report.Diffs)
 	}
 
-	// As of a time between the two registries: the first ten rows only.
+	// As of a time between the two registries: the first ten rows and the
+	// backfill only.
 	asof := names.Prefix + ":asof:"
 	old, err := views.NewRedis(rdb, views.RedisPrefix(asof))
 	if err != nil {
@@ -228,15 +232,15 @@ func TestReplayIsAFoldOfTheLog(t *testing.T) {
 	}
 	sum, err = replay.Run(ctx, replay.Config{Source: replay.Source{Brokers: brokers, Names: names, AsOf: t0.Add(25 * time.Minute)},
 		Stores: func(*schema.Store) (views.Store, error) { return old, nil }})
-	if err != nil || sum.Written != 10 {
-		t.Fatalf("as of: %+v, %v: want 10 written", sum, err)
+	if err != nil || sum.Written != 11 {
+		t.Fatalf("as of: %+v, %v: want 11 written (the backfill's event time is before)", sum, err)
 	}
-	if n := len(snapshotRedis(t, rdb, asof)); n != 10 {
-		t.Fatalf("as of: %d keys stored, want 10", n)
+	if n := len(snapshotRedis(t, rdb, asof)); n != 11 {
+		t.Fatalf("as of: %d keys stored, want 11", n)
 	}
 	asOfSrc := replay.Source{Brokers: brokers, Names: names, AsOf: t0.Add(25 * time.Minute)}
 	report, err = replay.Verify(ctx, replay.VerifyConfig{Source: asOfSrc, Stores: func(*schema.Store) (views.Store, error) { return old, nil }})
-	if err != nil || report.Drift() != 0 || report.Groups[0].Rows != 10 {
+	if err != nil || report.Drift() != 0 || report.Groups[0].Rows != 11 {
 		t.Fatalf("verify as of: %+v, %v", report, err)
 	}
 	// The corrupted live store, compared as of then: keys 2 and 7 of the
