@@ -107,7 +107,7 @@ func Verify(ctx context.Context, cfg VerifyConfig) (Report, error) {
 		return Report{}, err
 	}
 	defer f.Close()
-	v := &verifier{f: f, cfg: cfg, strict: !cfg.Source.AsOf.IsZero(), groups: map[uint32]*GroupReport{}}
+	v := &verifier{f: f, cfg: cfg, strict: !cfg.AsOf.IsZero(), groups: map[uint32]*GroupReport{}}
 	stop := every(time.Second, func() {
 		if cfg.Progress != nil {
 			cfg.Progress(VerifyProgress{Stats: f.stats(), Compared: v.compared.Load()})
