@@ -26,18 +26,6 @@ type Target struct {
 // live: <ConnectionsRoot><connection name> holds a JSON Target.
 func ConnectionsRoot(topicsPrefix string) string { return "/" + topicsPrefix + "/connections/" }
 
-// SetTarget switches a connection to t.
-func SetTarget(ctx context.Context, cli *clientv3.Client, root, connection string, t Target) error {
-	b, err := json.Marshal(t)
-	if err != nil {
-		return err
-	}
-	if _, err := cli.Put(ctx, root+connection, string(b)); err != nil {
-		return fmt.Errorf("catalog: switch connection %q: %w", connection, err)
-	}
-	return nil
-}
-
 // Targets returns the current target of every switched connection.
 func Targets(ctx context.Context, cli *clientv3.Client, root string) (map[string]Target, error) {
 	resp, err := cli.Get(ctx, root, clientv3.WithPrefix())
