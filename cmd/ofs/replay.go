@@ -16,6 +16,7 @@ import (
 	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/views"
 	"github.com/ofstack/ofs/views/catalog"
+	"github.com/ofstack/ofs/views/connections"
 )
 
 func newReplay(g *globals) *cobra.Command {
@@ -84,7 +85,7 @@ func newReplay(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			stores := newStoreSet(cfg.Stores, holder, rt.log)
+			stores := connections.NewSet(cfg.Stores, holder, rt.log)
 			defer stores.Close()
 			stores.SetTargets(current)
 			target := catalog.Target{KeyPrefix: intoPrefix, Keyspace: intoKS}
@@ -170,7 +171,7 @@ func parseAsOf(s string) (time.Time, error) {
 
 // blueGreen points the replay's stores at target for every configured
 // connection it applies to and returns those connections' new targets.
-func blueGreen(ctx context.Context, rt *runtime, holder *schema.Holder, stores *storeSet,
+func blueGreen(ctx context.Context, rt *runtime, holder *schema.Holder, stores *connections.Set,
 	current map[string]catalog.Target, target catalog.Target,
 ) (map[string]catalog.Target, error) {
 	moved, err := replay.Plan(replayConnections(rt, current), target)
@@ -184,7 +185,7 @@ func blueGreen(ctx context.Context, rt *runtime, holder *schema.Holder, stores *
 func replayConnections(rt *runtime, current map[string]catalog.Target) []replay.Connection {
 	conns := make([]replay.Connection, 0, len(rt.cfg.Stores))
 	for name, c := range rt.cfg.Stores {
-		c = c.retarget(current[name])
+		c = c.Retarget(current[name])
 		rc := replay.Connection{Name: name, Redis: c.Redis != nil, Scylla: c.Scylla != nil}
 		if c.Redis != nil {
 			rc.KeyPrefix = c.Redis.KeyPrefix

@@ -14,6 +14,7 @@ import (
 	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/views"
 	"github.com/ofstack/ofs/views/catalog"
+	"github.com/ofstack/ofs/views/connections"
 )
 
 // errDrift is what `ofs verify` exits 1 with.
@@ -105,12 +106,12 @@ func newVerify(g *globals) *cobra.Command {
 }
 
 // verifyStores opens the stores the connections point at now, or at target.
-func verifyStores(ctx context.Context, rt *runtime, holder *schema.Holder, target catalog.Target) (*storeSet, error) {
+func verifyStores(ctx context.Context, rt *runtime, holder *schema.Holder, target catalog.Target) (*connections.Set, error) {
 	current, err := catalog.Targets(ctx, rt.etcd, catalog.ConnectionsRoot(rt.cfg.Prefix))
 	if err != nil {
 		return nil, err
 	}
-	stores := newStoreSet(rt.cfg.Stores, holder, rt.log)
+	stores := connections.NewSet(rt.cfg.Stores, holder, rt.log)
 	stores.SetTargets(current)
 	if target == (catalog.Target{}) {
 		return stores, nil
