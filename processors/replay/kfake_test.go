@@ -45,7 +45,7 @@ func TestReplayReadsKfake(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	var msgs []*sarama.ProducerMessage
+	msgs := make([]*sarama.ProducerMessage, 0, 500)
 	at := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339Nano)
 	for k := range 500 {
 		msgs = append(msgs, &sarama.ProducerMessage{Topic: string(names.Features),
