@@ -22,12 +22,12 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/ofstack/ofs/codec"
 	"github.com/ofstack/ofs/internal/events"
 	featurev1 "github.com/ofstack/ofs/proto/ofs/feature/v1"
 	"github.com/ofstack/ofs/schema"
+	"github.com/ofstack/ofs/topics"
 	"github.com/ofstack/ofs/views"
 )
 
@@ -218,11 +218,6 @@ func (w *writer) flush(ctx context.Context) error {
 	return nil
 }
 
-// announceKeys is the most keys per invalidation message: a hundred keys of
-// up to 1 KiB per key value stay below the broker's default message limit
-// when keys have few columns.
-const announceKeys = 100
-
 // announcer sends invalidations for written blocks.
 type announcer struct {
 	producer sarama.SyncProducer
@@ -248,20 +243,15 @@ func newAnnouncer(src Source, cfg *sarama.Config, keep bool) (*announcer, error)
 func (a *announcer) Close() error { return a.producer.Close() }
 
 func (a *announcer) announce(blocks []views.Block) error {
-	var msgs [][]byte
-	for len(blocks) > 0 {
-		n := min(len(blocks), announceKeys)
-		inv := &featurev1.Invalidation{Keys: make([]*featurev1.InvalidatedKey, n)}
-		for i := range n {
-			inv.Keys[i] = &featurev1.InvalidatedKey{Entity: blocks[i].Key.Entity, KeyValues: blocks[i].Key.Values,
-				FeatureGroupIds: []uint32{blocks[i].Group}}
-		}
-		blocks = blocks[n:]
-		v, err := proto.Marshal(inv)
-		if err != nil {
-			return fmt.Errorf("replay: marshal invalidation: %w", err)
-		}
-		msgs = append(msgs, v)
+	keys := make([]*featurev1.InvalidatedKey, len(blocks))
+	for i := range blocks {
+		keys[i] = &featurev1.InvalidatedKey{Entity: blocks[i].Key.Entity, KeyValues: blocks[i].Key.Values,
+			FeatureGroupIds: []uint32{blocks[i].Group}}
+	}
+	// Split as ingest and Persist split theirs: no message over 1 MiB.
+	msgs, err := topics.Invalidations(keys)
+	if err != nil {
+		return fmt.Errorf("replay: invalidation: %w", err)
 	}
 	return a.send(msgs)
 }
@@ -311,11 +301,11 @@ func AnnounceKept(ctx context.Context, src Source, cfg *sarama.Config, sum *Summ
 		return 0, err
 	}
 	defer a.Close()
-	for i := 0; i < len(sum.pending); i += 500 {
+	for i := 0; i < len(sum.pending); i += 50 {
 		if err := ctx.Err(); err != nil {
 			return i, err
 		}
-		if err := a.send(sum.pending[i:min(i+500, len(sum.pending))]); err != nil {
+		if err := a.send(sum.pending[i:min(i+50, len(sum.pending))]); err != nil {
 			return i, err
 		}
 	}
