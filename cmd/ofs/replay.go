@@ -26,20 +26,26 @@ func newReplay(g *globals) *cobra.Command {
 		intoPrefix string
 		intoKS     string
 		noSwitch   bool
-		grace      time.Duration
+		fence      time.Duration
+		asOf       string
 	)
 	cmd := &cobra.Command{
 		Use:   "replay",
-		Short: "Rebuild online stores from the features topic, in place or blue/green",
-		Long: "Read the features topic from its oldest offsets to the end found at start, validate every event\n" +
-			"against the registry as the ingest processor does, and write the blocks.\n\n" +
+		Short: "Rebuild online stores from the features topic, in place, blue/green, or as of a past time",
+		Long: "Fold the features topic up to the high watermark of every partition taken at start: each event goes\n" +
+			"through the ingest processor's rules (Kafka key, validation) against the registry as it was at the\n" +
+			"event's Kafka timestamp (the fold of the registry topic), and the blocks are written.\n\n" +
 			"In place (the default), the stores the connections point at now are written: last writer wins\n" +
-			"by event time, so nothing newer is overwritten and running it twice changes nothing.\n\n" +
+			"by event time, so nothing newer is overwritten and running it twice changes nothing; the keys\n" +
+			"written are announced on the invalidations topic, so servers drop what they cached.\n\n" +
 			"Blue/green: --into-prefix fills the Redis connections under a new key prefix, --into-keyspace the\n" +
-			"Scylla connections in a new keyspace (tables are created). Once caught up, the connections are\n" +
-			"switched to the new target through etcd: every server and ingest processor follows within a\n" +
-			"moment; after --grace the topic is replayed once more into the new target, for what the old\n" +
-			"target received in between. --no-switch fills the target and stops there.",
+			"Scylla connections in a new keyspace (tables are created), up to the watermark, while nothing reads\n" +
+			"them. Then the connections are switched in etcd, and the switch counts once every server and ingest\n" +
+			"processor has acknowledged it (--fence-timeout; a laggard is named and the command fails). Then the\n" +
+			"events after the watermark are replayed into the new target, and every key is announced.\n" +
+			"--no-switch fills the target and stops there.\n\n" +
+			"--as-of TIME (with --into-prefix or --into-keyspace, never switched) fills the store as it was at TIME:\n" +
+			"events whose event time is at or before TIME, decoded with the registry as of TIME at the latest.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if intoPrefix != "" && intoKS != "" {
@@ -47,6 +53,13 @@ func newReplay(g *globals) *cobra.Command {
 			}
 			if strings.ContainsAny(intoPrefix, "{}") {
 				return usageError{errors.New("--into-prefix may not contain braces")}
+			}
+			at, err := parseAsOf(asOf)
+			if err != nil {
+				return err
+			}
+			if !at.IsZero() && intoPrefix == "" && intoKS == "" {
+				return usageError{errors.New("--as-of needs --into-prefix or --into-keyspace: a past store is never written over the live one")}
 			}
 			cfg, err := cf.Load()
 			if err != nil {
@@ -65,11 +78,6 @@ func newReplay(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			for _, name := range groups {
-				if _, ok := holder.Load().FeatureGroup(name); !ok {
-					return usageError{fmt.Errorf("--group %q: no such feature group", name)}
-				}
-			}
 			// The stores the connections point at now, fixed for the whole
 			// replay (the replay's own switch must not move them under it).
 			root := catalog.ConnectionsRoot(cfg.Prefix)
@@ -81,51 +89,61 @@ func newReplay(g *globals) *cobra.Command {
 			defer stores.Close()
 			stores.SetTargets(current)
 			target := catalog.Target{KeyPrefix: intoPrefix, Keyspace: intoKS}
-			moved := map[string]catalog.Target{}
+			var moved map[string]catalog.Target
 			if target != (catalog.Target{}) {
 				if moved, err = blueGreen(ctx, rt, holder, stores, current, target); err != nil {
 					return err
 				}
 			}
-			run := func() (replay.Summary, error) {
+			src := replay.Source{Brokers: cfg.Kafka.Brokers, Sarama: rt.sarama("ofs-replay"), Names: rt.names, Groups: groups, AsOf: at}
+			run := func(src replay.Source, ann replay.Announce) (replay.Summary, error) {
 				sum, err := replay.Run(ctx, replay.Config{
-					Brokers: cfg.Kafka.Brokers, Sarama: rt.sarama("ofs-replay"), Names: rt.names, Holder: holder, Groups: groups,
+					Source: src, Announce: ann, Log: rt.log,
 					Stores: func(s *schema.Store) (views.Store, error) { return stores.Connection(s.Connection, s.Kind) },
-					Log:    rt.log,
 					Progress: func(p replay.Progress) {
 						fmt.Fprintf(g.stderr, "\rreplay: %d/%d events read, %d blocks written, %d skipped", p.Read, p.Total, p.Written, p.Skipped)
 					},
 				})
 				fmt.Fprintln(g.stderr)
+				if errors.Is(err, replay.ErrNoGroup) {
+					return sum, usageError{err}
+				}
 				return sum, err
 			}
-			sum, err := run()
+			switch {
+			case moved == nil: // in place
+				sum, err := run(src, replay.AnnounceWrites)
+				printReplaySummary(g, sum)
+				return err
+			case noSwitch || !at.IsZero():
+				sum, err := run(src, replay.AnnounceNone)
+				printReplaySummary(g, sum)
+				if err == nil {
+					fmt.Fprintln(g.stdout, "Filled; not switched.")
+				}
+				return err
+			}
+			sum, err := run(src, replay.AnnounceLater)
 			if err != nil {
 				return err
 			}
 			printReplaySummary(g, sum)
-			if len(moved) == 0 || noSwitch {
-				if len(moved) > 0 {
-					fmt.Fprintln(g.stdout, "Filled; not switched (--no-switch).")
-				}
-				return nil
+			if err := replay.Switch(ctx, rt.etcd, root, catalog.AcksRoot(cfg.Prefix), moved, fence); err != nil {
+				return fmt.Errorf("the new target is filled and set in etcd, but the switch is not complete: %w "+
+					"(the processes named still use the old target; once they follow, run `ofs replay` in place to catch up)", err)
 			}
 			for name, t := range moved {
-				if err := catalog.SetTarget(ctx, rt.etcd, root, name, t); err != nil {
-					return err
-				}
-				fmt.Fprintf(g.stdout, "Switched connection %q to %+v.\n", name, t)
+				fmt.Fprintf(g.stdout, "Switched connection %q to %+v; every process acknowledged.\n", name, t)
 			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(grace):
+			if _, err := replay.AnnounceKept(ctx, src, src.Sarama, &sum); err != nil {
+				return err
 			}
-			sum, err = run()
+			src.From = sum.Watermarks
+			catchUp, err := run(src, replay.AnnounceWrites)
 			if err != nil {
 				return fmt.Errorf("the switch is done; the replay of what arrived in between failed (run it again in place): %w", err)
 			}
-			printReplaySummary(g, sum)
+			fmt.Fprintf(g.stdout, "Caught up from the watermark: %d events, %d blocks written.\n", catchUp.Read, catchUp.Written)
 			return nil
 		},
 	}
@@ -134,8 +152,21 @@ func newReplay(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&intoPrefix, "into-prefix", "", "blue/green: fill the Redis connections under this new key prefix")
 	cmd.Flags().StringVar(&intoKS, "into-keyspace", "", "blue/green: fill the Scylla connections in this new keyspace")
 	cmd.Flags().BoolVar(&noSwitch, "no-switch", false, "blue/green: fill the new target but do not switch to it")
-	cmd.Flags().DurationVar(&grace, "grace", 5*time.Second, "blue/green: wait after the switch before the catch-up replay")
+	cmd.Flags().DurationVar(&fence, "fence-timeout", 30*time.Second, "blue/green: how long every process has to acknowledge the switch")
+	cmd.Flags().StringVar(&asOf, "as-of", "", "fill the store as it was at this time (RFC 3339), with --into-prefix or --into-keyspace")
 	return cmd
+}
+
+// parseAsOf reads --as-of: RFC 3339, or "" for none.
+func parseAsOf(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, usageError{fmt.Errorf("--as-of %q: want an RFC 3339 time such as 2026-11-30T12:00:00Z", s)}
+	}
+	return t, nil
 }
 
 // blueGreen points the replay's stores at target for every configured
@@ -143,6 +174,15 @@ func newReplay(g *globals) *cobra.Command {
 func blueGreen(ctx context.Context, rt *runtime, holder *schema.Holder, stores *connections.Set,
 	current map[string]catalog.Target, target catalog.Target,
 ) (map[string]catalog.Target, error) {
+	moved, err := replay.Plan(replayConnections(rt, current), target)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return moved, replay.Prepare(ctx, holder.Load(), stores, current, moved)
+}
+
+// replayConnections describes the configured connections as they point now.
+func replayConnections(rt *runtime, current map[string]catalog.Target) []replay.Connection {
 	conns := make([]replay.Connection, 0, len(rt.cfg.Stores))
 	for name, c := range rt.cfg.Stores {
 		c = c.Retarget(current[name])
@@ -152,11 +192,7 @@ func blueGreen(ctx context.Context, rt *runtime, holder *schema.Holder, stores *
 		}
 		conns = append(conns, rc)
 	}
-	moved, err := replay.Plan(conns, target)
-	if err != nil {
-		return nil, usageError{err}
-	}
-	return moved, replay.Prepare(ctx, holder.Load(), stores, current, moved)
+	return conns
 }
 
 func printReplaySummary(g *globals, s replay.Summary) {

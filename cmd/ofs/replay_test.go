@@ -10,8 +10,11 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/ofstack/ofs/internal/testenv"
+	"github.com/ofstack/ofs/views/catalog"
 )
 
 // TestReplayBlueGreen runs the whole flow with the binary: apply, ingest,
@@ -61,8 +64,27 @@ func TestReplayBlueGreen(t *testing.T) {
 	}
 	waitCount(blue, 50)
 
-	out, err := run(t, env, "replay", "--into-prefix", green, "--grace", "2s")
-	if err != nil || !strings.Contains(out, `Switched connection "default"`) {
+	// A process that registered and never follows: the fence names it and
+	// the command fails (the targets are written; the live processes follow).
+	cli, err := clientv3.New(clientv3.Config{Endpoints: testenv.Etcd(t), DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cli.Close() })
+	ghost := catalog.AcksRoot(prefix) + "ghost-host/pid-1/1"
+	if _, err := cli.Put(context.Background(), ghost, `{"revision":1}`); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runSplit(t, env, "", "replay", "--into-prefix", prefix+":amber:", "--fence-timeout", "2s")
+	if code != 1 || !strings.Contains(stderr, "ghost-host/pid-1/1 (at revision 1)") || strings.Contains(stdout, "every process acknowledged") {
+		t.Fatalf("replay with a laggard: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if _, err := cli.Delete(context.Background(), ghost); err != nil {
+		t.Fatal(err)
+	}
+
+	out, err := run(t, env, "replay", "--into-prefix", green)
+	if err != nil || !strings.Contains(out, `Switched connection "default"`) || !strings.Contains(out, "every process acknowledged") {
 		t.Fatalf("replay: %v\n%s", err, out)
 	}
 	if n := count(green); n != 50 {

@@ -51,7 +51,7 @@ func newRoot(g *globals) *cobra.Command {
 	root.SetOut(g.stdout)
 	root.SetErr(g.stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newVersion(g), newTopics(g), newProcess(g), newServe(g), newApply(g), newRegistryCmd(g), newBench(g), newReplay(g), newDev(g), newPublish(g), newGet(g), newConfigCmd(g))
+	root.AddCommand(newVersion(g), newTopics(g), newProcess(g), newServe(g), newApply(g), newRegistryCmd(g), newBench(g), newReplay(g), newVerify(g), newDev(g), newPublish(g), newGet(g), newConfigCmd(g))
 	return root
 }
 

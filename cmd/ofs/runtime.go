@@ -8,9 +8,11 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -216,7 +218,7 @@ func (rt *runtime) stores(ctx context.Context, grp *errgroup.Group, holder *sche
 		err := catalog.WatchTargets(ctx, rt.etcd, catalog.ConnectionsRoot(rt.cfg.Prefix), rt.log, func(t map[string]catalog.Target) {
 			set.SetTargets(t)
 			once.Do(func() { close(first) })
-		})
+		}, catalog.Acknowledge(catalog.AcksRoot(rt.cfg.Prefix), processName()))
 		if errors.Is(err, context.Canceled) {
 			return nil
 		}
@@ -228,6 +230,19 @@ func (rt *runtime) stores(ctx context.Context, grp *errgroup.Group, holder *sche
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+var followers atomic.Int32
+
+// processName names one follower of the connection targets in the
+// acknowledgements a blue/green switch waits for: host, pid, and which of
+// the process's store sets (`ofs dev` runs a server and a processor).
+func processName() string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "unknown-host"
+	}
+	return fmt.Sprintf("%s/pid-%d/%d", host, os.Getpid(), followers.Add(1))
 }
 
 // cache opens the feature servers' cache tiers as configured.

@@ -186,6 +186,7 @@ func TestRedisOutage(t *testing.T) {
 			t.Fatalf("user %d: %+v, want %+v", i, rows[i], want)
 		}
 	}
+	verifyStore(t, e, store)
 }
 
 // The helper process: the ingest processor in a process of its own, so that
@@ -365,6 +366,7 @@ func TestKillAndRestart(t *testing.T) {
 		}
 		t.Fatalf("checksum %x, want %x", got, w)
 	}
+	verifyStore(t, e, e.store)
 	if err := second.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

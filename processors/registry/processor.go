@@ -220,19 +220,18 @@ func (p *Processor) process(ctx goka.Context, msg any) {
 	var failed error
 	defer func() { done(failed) }()
 	raw, _ := msg.([]byte)
-	var cmd registryv1.Command
-	if err := proto.Unmarshal(raw, &cmd); err != nil {
+	cmd, err := Command(ctx.Key(), raw)
+	switch {
+	case errors.Is(err, ErrWrongKey):
+		p.answer(ctx, cmd.GetRequestId(), p.marshalOutcome(ctx,
+			rejected(cmd.GetRequestId(), registryv1.RejectCode_REJECT_CODE_INVALID_ARGUMENT, err.Error())))
+		return
+	case err != nil:
 		// Nothing to apply and no request id to answer: the outcome goes
 		// out under the message key so that the author can still find it.
 		p.log.Warn("undecodable registry command", "offset", ctx.Offset(), "err", err)
 		p.answer(ctx, ctx.Key(), p.marshalOutcome(ctx,
-			rejected("", registryv1.RejectCode_REJECT_CODE_INVALID_ARGUMENT, "command does not decode: "+err.Error())))
-		return
-	}
-	if ctx.Key() != Key {
-		p.answer(ctx, cmd.GetRequestId(), p.marshalOutcome(ctx,
-			rejected(cmd.GetRequestId(), registryv1.RejectCode_REJECT_CODE_INVALID_ARGUMENT,
-				fmt.Sprintf("%v: message key %q", ErrWrongKey, ctx.Key()))))
+			rejected("", registryv1.RejectCode_REJECT_CODE_INVALID_ARGUMENT, err.Error())))
 		return
 	}
 
@@ -247,7 +246,7 @@ func (p *Processor) process(ctx goka.Context, msg any) {
 		ctx.Fail(err) // a table that does not decode: stop rather than guess
 		return
 	}
-	next, out := cur.ApplyProto(&cmd, ctx.Timestamp())
+	next, out := cur.ApplyProto(cmd, ctx.Timestamp())
 	if next != cur {
 		if err := p.publish(ctx.Context(), next); err != nil {
 			p.log.Warn("partition stopped before the registry was published; the command stays uncommitted",

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/views"
@@ -99,4 +102,18 @@ func ScyllaTables(snap *schema.Snapshot) []views.Table {
 		out = append(out, t)
 	}
 	return out
+}
+
+// Switch moves the connections to their new targets in one etcd
+// transaction, then waits until every process that follows the targets
+// (catalog.WatchTargets with catalog.Acknowledge) has applied it. The
+// switch counts only then: a laggard is named in the error
+// (catalog.ErrNotAcknowledged), and the caller must not catch up or report
+// success before every process reads and writes the new target.
+func Switch(ctx context.Context, cli *clientv3.Client, root, acksRoot string, moved map[string]catalog.Target, timeout time.Duration) error {
+	rev, err := catalog.SwitchTargets(ctx, cli, root, moved)
+	if err != nil {
+		return err
+	}
+	return catalog.WaitAcknowledged(ctx, cli, acksRoot, rev, timeout)
 }

@@ -1,27 +1,31 @@
-// Package replay rebuilds online stores from the features topic: it reads
-// every partition from its oldest offset up to the end it finds at start,
-// decodes and validates each event against the registry exactly as the
-// ingest processor does, and writes the blocks. Writes are last-writer-wins
-// by event time, so a replay into a live store is idempotent and a replay
-// into an empty one converges to what the live store holds.
+// Package replay rebuilds online stores from the log and checks them
+// against it. A replay is a fold of the features topic up to the high
+// watermark of every partition taken at its start: each message goes
+// through the ingest processor's rules (its Kafka key must be the event's
+// key, the decoder validates it) against the registry as it was at the
+// message's timestamp (the fold of the registry topic, see History), and
+// the rows are written. Writes are last-writer-wins by event time, so a
+// replay into a live store is idempotent and a replay into an empty one
+// converges to what the live store holds. Verify folds the same way and
+// compares with a store instead of writing.
+//
+// The blue/green steps (Plan, Prepare, Switch) move store connections to a
+// new key prefix or keyspace once a replay has filled it.
 package replay
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/ofstack/ofs/codec"
-	"github.com/ofstack/ofs/internal/blocks"
 	"github.com/ofstack/ofs/internal/events"
+	featurev1 "github.com/ofstack/ofs/proto/ofs/feature/v1"
 	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/topics"
 	"github.com/ofstack/ofs/views"
@@ -31,30 +35,39 @@ import (
 // replayed into.
 type StoreResolver func(s *schema.Store) (views.Store, error)
 
+// Announce says when a replay announces the keys it wrote on the
+// invalidations topic, so that servers drop cached blocks and misses.
+type Announce int
+
+// The announce modes.
+const (
+	// AnnounceNone announces nothing: the target is read by no server.
+	AnnounceNone Announce = iota
+	// AnnounceWrites announces each batch once the store acknowledged it.
+	AnnounceWrites
+	// AnnounceLater keeps the announcements in the Summary, for Announce
+	// to send once servers read the target (after a blue/green switch).
+	AnnounceLater
+)
+
 // Config is what a replay needs.
 type Config struct {
-	Brokers []string
-	Names   topics.Names
-	// Holder has the registry the events are validated against.
-	Holder *schema.Holder
-	// Sarama is the Kafka client configuration; nil: topics.SaramaConfig.
-	Sarama *sarama.Config
+	Source
 	// Stores resolves the target of each feature group's store.
 	Stores StoreResolver
-	// Groups, if set, limits the replay to these feature groups (by name).
-	Groups []string
 	// BatchSize is the blocks per store write; default 1000.
 	BatchSize int
-	Log       *slog.Logger
+	// Announce is when written keys are announced; default AnnounceNone.
+	Announce Announce
+	Log      *slog.Logger
 	// Progress, if set, is called about once a second and at the end.
 	Progress func(Progress)
 }
 
 // Progress is how far a replay is.
 type Progress struct {
-	Read, Total int64 // messages read, messages to read
-	Written     int64 // blocks written
-	Skipped     int64 // events rejected or of groups not replayed
+	Stats
+	Written int64 // blocks written
 }
 
 // Summary is what a replay did.
@@ -62,12 +75,18 @@ type Summary struct {
 	Progress
 	Partitions int
 	Elapsed    time.Duration
+	// Watermarks are the end offsets the replay read to, per partition: a
+	// catch-up starts there (Source.From).
+	Watermarks map[int32]int64
 	// Rejected counts events by rejection code: they are on the dead-letter
 	// topic already, from when they were first ingested.
 	Rejected map[events.Code]int64
+	// Announced counts the invalidation messages sent.
+	Announced int
+	pending   [][]byte // AnnounceLater
 }
 
-// Run replays the features topic once, to the end offsets it found at
+// Run replays the features topic once, to the watermarks it found at
 // start, and returns what it did.
 func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if cfg.BatchSize <= 0 {
@@ -77,167 +96,86 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	start := time.Now()
-	scfg := cfg.Sarama
-	if scfg == nil {
-		scfg = topics.SaramaConfig("ofs-replay")
-	}
-	client, err := sarama.NewClient(cfg.Brokers, scfg)
+	f, err := openFold(ctx, cfg.Source)
 	if err != nil {
-		return Summary{}, fmt.Errorf("replay: kafka: %w", err)
+		return Summary{}, err
 	}
-	defer client.Close()
-	topic := string(cfg.Names.Features)
-	parts, err := client.Partitions(topic)
-	if err != nil {
-		return Summary{}, fmt.Errorf("replay: partitions of %s: %w", topic, err)
-	}
-	type bounds struct{ from, to int64 }
-	ranges := make([]bounds, len(parts))
-	var total int64
-	for i, p := range parts {
-		from, err1 := client.GetOffset(topic, p, sarama.OffsetOldest)
-		to, err2 := client.GetOffset(topic, p, sarama.OffsetNewest)
-		if err := errors.Join(err1, err2); err != nil {
-			return Summary{}, fmt.Errorf("replay: offsets of %s/%d: %w", topic, p, err)
+	defer f.Close()
+	var ann *announcer
+	if cfg.Announce != AnnounceNone {
+		if ann, err = newAnnouncer(cfg.Source, f.cfg, cfg.Announce == AnnounceLater); err != nil {
+			return Summary{}, err
 		}
-		ranges[i] = bounds{from, to}
-		total += to - from
+		defer ann.Close()
 	}
-	consumer, err := sarama.NewConsumerFromClient(client)
-	if err != nil {
-		return Summary{}, fmt.Errorf("replay: %w", err)
-	}
-	defer consumer.Close()
-
-	var only map[string]bool
-	if len(cfg.Groups) > 0 {
-		only = map[string]bool{}
-		for _, g := range cfg.Groups {
-			only[g] = true
-		}
-	}
-	var (
-		read, written, skipped atomic.Int64
-		mu                     sync.Mutex
-		rejected               = map[events.Code]int64{}
-		layouts                blocks.Cache
-	)
-	report := func() {
+	var written atomic.Int64
+	progress := func() Progress { return Progress{Stats: f.stats(), Written: written.Load()} }
+	stop := every(time.Second, func() {
 		if cfg.Progress != nil {
-			cfg.Progress(Progress{Read: read.Load(), Total: total, Written: written.Load(), Skipped: skipped.Load()})
+			cfg.Progress(progress())
 		}
-	}
-	stop := make(chan struct{})
-	go func() {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				report()
-			}
-		}
-	}()
-
-	storeFor := func(id string) (views.Store, error) {
-		st, ok := cfg.Holder.Load().Store(id)
-		if !ok {
-			return nil, fmt.Errorf("replay: the registry has no store %q", id)
-		}
-		return cfg.Stores(st)
-	}
-	grp, gctx := errgroup.WithContext(ctx)
-	grp.SetLimit(8)
-	for i, p := range parts {
-		r := ranges[i]
-		if r.to <= r.from {
-			continue
-		}
-		grp.Go(func() error {
-			pc, err := consumer.ConsumePartition(topic, p, r.from)
-			if err != nil {
-				return fmt.Errorf("replay: consume %s/%d: %w", topic, p, err)
-			}
-			defer pc.Close()
-			dec := events.NewDecoder(&layouts)
-			w := &writer{storeFor: storeFor, size: cfg.BatchSize, written: &written, pending: map[views.Store][]views.Block{}}
-			var buf []byte
-			for {
-				select {
-				case <-gctx.Done():
-					return gctx.Err()
-				case cerr := <-pc.Errors():
-					return fmt.Errorf("replay: %s/%d: %w", topic, p, cerr)
-				case m := <-pc.Messages():
-					read.Add(1)
-					ct := ""
-					for _, h := range m.Headers {
-						if strings.EqualFold(string(h.Key), topics.HeaderContentType) {
-							ct = string(h.Value)
-						}
-					}
-					row, out, err := dec.Decode(cfg.Holder.Load(), events.Message{Value: m.Value, ContentType: ct, Timestamp: m.Timestamp}, buf[:0])
-					var rej *events.Error
-					switch {
-					case errors.As(err, &rej):
-						skipped.Add(1)
-						mu.Lock()
-						rejected[rej.Code]++
-						mu.Unlock()
-					case err != nil:
-						return err
-					case only != nil && !only[row.Group.Name]:
-						skipped.Add(1)
-					default:
-						// The decoder reuses buf: the writer keeps a copy.
-						if err := w.add(gctx, row); err != nil {
-							return err
-						}
-						buf = out
-					}
-					if m.Offset >= r.to-1 {
-						return w.flush(gctx)
-					}
-				}
-			}
-		})
-	}
-	err = grp.Wait()
-	close(stop)
-	report()
-	sum := Summary{
-		Progress:   Progress{Read: read.Load(), Total: total, Written: written.Load(), Skipped: skipped.Load()},
-		Partitions: len(parts), Elapsed: time.Since(start), Rejected: rejected,
+	})
+	err = f.run(ctx, func(int32) sink {
+		return &writer{f: f, stores: cfg.Stores, size: cfg.BatchSize, written: &written, ann: ann,
+			pending: map[views.Store][]views.Block{}}
+	})
+	stop()
+	sum := Summary{Progress: progress(), Partitions: len(f.spans), Elapsed: time.Since(start),
+		Watermarks: f.watermarks(), Rejected: f.rejections()}
+	if ann != nil {
+		sum.Announced, sum.pending = ann.sent(), ann.kept()
 	}
 	return sum, err
 }
 
-// writer batches blocks per store.
-type writer struct {
-	storeFor func(id string) (views.Store, error)
-	size     int
-	written  *atomic.Int64
-	pending  map[views.Store][]views.Block
-	n        int
+// every calls fn every d and once more when the returned stop is called.
+func every(d time.Duration, fn func()) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				fn()
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+		fn()
+	}
 }
 
-func (w *writer) add(ctx context.Context, row events.Row) error {
-	store, err := w.storeFor(row.Group.Store)
+// writer batches the blocks of one partition per store.
+type writer struct {
+	f       *fold
+	stores  StoreResolver
+	size    int
+	written *atomic.Int64
+	ann     *announcer
+	pending map[views.Store][]views.Block
+	n       int
+}
+
+func (w *writer) row(ctx context.Context, row *events.Row) error {
+	st, err := w.f.store(row)
 	if err != nil {
 		return err
 	}
-	ttl := time.Duration(0)
-	if row.Expiry != codec.NeverExpires {
-		// As the ingest processor does: an expired block is still written
-		// (for a moment), so that it replaces an older block of the key.
-		ttl = max(time.Duration(row.Expiry-time.Now().UnixMicro())*time.Microsecond, time.Millisecond)
+	store, err := w.stores(st)
+	if err != nil {
+		return err
 	}
 	w.pending[store] = append(w.pending[store], views.Block{
 		// The decoder gives every row key values of its own; only the block
 		// lives in a buffer that the next event reuses.
-		Key: row.Key, Group: row.Group.ID, Data: append([]byte(nil), row.Block...), EventTime: row.EventTime, TTL: ttl,
+		Key: row.Key, Group: row.Group.ID, Data: append([]byte(nil), row.Block...), EventTime: row.EventTime,
+		TTL: storeTTL(row.Expiry),
 	})
 	w.n++
 	if w.n >= w.size {
@@ -246,6 +184,20 @@ func (w *writer) add(ctx context.Context, row events.Row) error {
 	return nil
 }
 
+func (w *writer) done(ctx context.Context) error { return w.flush(ctx) }
+
+// storeTTL is how long a store keeps a block that expires at expiry (µs),
+// as the ingest processor computes it: an expired block is still written
+// (for a moment), so that it replaces an older block of the key.
+func storeTTL(expiry int64) time.Duration {
+	if expiry == codec.NeverExpires {
+		return 0
+	}
+	return max(time.Duration(expiry-time.Now().UnixMicro())*time.Microsecond, time.Millisecond)
+}
+
+// flush writes the pending blocks, then announces them: an announcement
+// never precedes the write it is about.
 func (w *writer) flush(ctx context.Context) error {
 	for st, blocks := range w.pending {
 		if len(blocks) == 0 {
@@ -255,8 +207,110 @@ func (w *writer) flush(ctx context.Context) error {
 			return fmt.Errorf("replay: write %d blocks: %w", len(blocks), err)
 		}
 		w.written.Add(int64(len(blocks)))
+		if w.ann != nil {
+			if err := w.ann.announce(blocks); err != nil {
+				return err
+			}
+		}
 		w.pending[st] = blocks[:0]
 	}
 	w.n = 0
 	return nil
+}
+
+// announcer sends invalidations for written blocks.
+type announcer struct {
+	producer sarama.SyncProducer
+	topic    string
+	keep     bool
+
+	mu      sync.Mutex
+	n       int
+	pending [][]byte
+}
+
+func newAnnouncer(src Source, cfg *sarama.Config, keep bool) (*announcer, error) {
+	c := *cfg
+	c.Producer.Return.Successes = true
+	c.Producer.Return.Errors = true
+	p, err := sarama.NewSyncProducer(src.Brokers, &c)
+	if err != nil {
+		return nil, fmt.Errorf("replay: invalidations producer: %w", err)
+	}
+	return &announcer{producer: p, topic: string(src.Names.Invalidations), keep: keep}, nil
+}
+
+func (a *announcer) Close() error { return a.producer.Close() }
+
+func (a *announcer) announce(blocks []views.Block) error {
+	keys := make([]*featurev1.InvalidatedKey, len(blocks))
+	for i := range blocks {
+		keys[i] = &featurev1.InvalidatedKey{Entity: blocks[i].Key.Entity, KeyValues: blocks[i].Key.Values,
+			FeatureGroupIds: []uint32{blocks[i].Group}}
+	}
+	// Split as ingest and Persist split theirs: no message over 1 MiB.
+	msgs, err := topics.Invalidations(keys)
+	if err != nil {
+		return fmt.Errorf("replay: invalidation: %w", err)
+	}
+	return a.send(msgs)
+}
+
+// send sends (or keeps) invalidation messages, in one request.
+func (a *announcer) send(vs [][]byte) error {
+	a.mu.Lock()
+	if a.keep {
+		a.pending = append(a.pending, vs...)
+		a.mu.Unlock()
+		return nil
+	}
+	a.mu.Unlock()
+	msgs := make([]*sarama.ProducerMessage, len(vs))
+	for i, v := range vs {
+		msgs[i] = &sarama.ProducerMessage{Topic: a.topic, Key: sarama.StringEncoder("replay"), Value: sarama.ByteEncoder(v)}
+	}
+	if err := a.producer.SendMessages(msgs); err != nil {
+		return fmt.Errorf("replay: announce on %s: %w", a.topic, err)
+	}
+	a.mu.Lock()
+	a.n += len(vs)
+	a.mu.Unlock()
+	return nil
+}
+
+func (a *announcer) sent() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.n
+}
+
+func (a *announcer) kept() [][]byte {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.pending
+}
+
+// AnnounceKept sends the invalidations a replay with AnnounceLater kept,
+// and returns how many messages it sent.
+func AnnounceKept(ctx context.Context, src Source, cfg *sarama.Config, sum *Summary) (int, error) {
+	if len(sum.pending) == 0 {
+		return 0, nil
+	}
+	a, err := newAnnouncer(src, cfg, false)
+	if err != nil {
+		return 0, err
+	}
+	defer a.Close()
+	for i := 0; i < len(sum.pending); i += 50 {
+		if err := ctx.Err(); err != nil {
+			return i, err
+		}
+		if err := a.send(sum.pending[i:min(i+50, len(sum.pending))]); err != nil {
+			return i, err
+		}
+	}
+	n := len(sum.pending)
+	sum.Announced += n
+	sum.pending = nil
+	return n, nil
 }

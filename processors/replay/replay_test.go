@@ -14,6 +14,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/ofstack/ofs/internal/events"
 	"github.com/ofstack/ofs/internal/testenv"
 	"github.com/ofstack/ofs/processors/ingest"
 	"github.com/ofstack/ofs/processors/replay"
@@ -24,7 +25,7 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func registry(t *testing.T) *schema.Registry {
+func registry(t testing.TB) *schema.Registry {
 	t.Helper()
 	r := schema.NewRegistry()
 	for i, c := range []schema.Command{
@@ -103,7 +104,12 @@ func TestReplayIntoFreshStoreEqualsLive(t *testing.T) {
 		}
 	}
 	msgs = append(msgs, &sarama.ProducerMessage{Topic: string(names.Features), Key: sarama.StringEncoder("nobody"),
-		Value: sarama.StringEncoder(`{"entity":"nobody"}`)})
+		Value: sarama.StringEncoder(`{"entity":"nobody"}`)},
+		// A valid event under another key: ingest dead-letters it as
+		// key_mismatch, so replay must not store it either (it is the newest
+		// row of user 5 and would win there).
+		&sarama.ProducerMessage{Topic: string(names.Features), Key: sarama.StringEncoder("not-the-key"),
+			Value: sarama.StringEncoder(`{"entity":"user","keys":{"user_id":5},"feature_group":"counts","values":{"clicks":999999}}`)})
 	if err := producer.SendMessages(msgs); err != nil {
 		t.Fatal(err)
 	}
@@ -130,16 +136,18 @@ func TestReplayIntoFreshStoreEqualsLive(t *testing.T) {
 	}
 
 	var last replay.Progress
+	src := replay.Source{Brokers: brokers, Names: names, History: replay.HistoryOf(holder.Load())}
 	sum, err := replay.Run(context.Background(), replay.Config{
-		Brokers: brokers, Names: names, Holder: holder, Log: quiet,
+		Source: src, Log: quiet,
 		Stores:   func(*schema.Store) (views.Store, error) { return open(freshPrefix), nil },
 		Progress: func(p replay.Progress) { last = p },
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.Read != int64(len(msgs)) || sum.Written != 1800 || sum.Skipped != 1 || last.Read != sum.Read {
-		t.Fatalf("summary %+v (last progress %+v): want %d read, 1800 written, 1 skipped", sum, last, len(msgs))
+	if sum.Read != int64(len(msgs)) || sum.Written != 1800 || sum.Skipped != 2 || last.Read != sum.Read ||
+		sum.Rejected[events.CodeKeyMismatch] != 1 {
+		t.Fatalf("summary %+v (last progress %+v): want %d read, 1800 written, 2 skipped, 1 key_mismatch", sum, last, len(msgs))
 	}
 	fresh := snapshotRedis(t, rdb, freshPrefix)
 	if !maps.Equal(liveKV, fresh) {
@@ -147,7 +155,7 @@ func TestReplayIntoFreshStoreEqualsLive(t *testing.T) {
 	}
 
 	// In place, into the live store: nothing changes.
-	if _, err := replay.Run(context.Background(), replay.Config{Brokers: brokers, Names: names, Holder: holder,
+	if _, err := replay.Run(context.Background(), replay.Config{Source: src,
 		Stores: func(*schema.Store) (views.Store, error) { return live, nil }}); err != nil {
 		t.Fatal(err)
 	}
