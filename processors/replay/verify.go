@@ -166,9 +166,10 @@ func (s *foldSink) row(_ context.Context, row *events.Row) error {
 		s.kbuf = strconv.AppendQuote(append(s.kbuf, ' '), k)
 	}
 	cur, ok := s.rows[string(s.kbuf)]
-	// Last writer wins by event time; at equal event times the later event
-	// in the log, as a replay writes them in log order.
-	if ok && cur.eventTime > row.EventTime {
+	// The stores' rule (views.Wins): the later event time, and at equal
+	// times the same tie-break every store applies, so the fold is what any
+	// store holds whatever order the events reached it in.
+	if ok && !views.Wins(row.EventTime, row.Block, cur.eventTime, cur.block) {
 		return nil
 	}
 	st, err := s.v.f.store(row)
