@@ -147,6 +147,13 @@ func serve(ctx context.Context, rt *runtime) error {
 	gs, health := servers.NewGRPC(rt.log, gopts...)
 	registryv1.RegisterRegistryServiceServer(gs, reg)
 	featurev1.RegisterFeatureServiceServer(gs, fsrv)
+	con, err := newConsole(rt, holder, reg, readers)
+	if err != nil {
+		return err
+	}
+	if con != nil {
+		grp.Go(func() error { return con.Run(ctx) })
+	}
 	lis, err := net.Listen("tcp", rt.cfg.GRPC.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", rt.cfg.GRPC.Addr, err)
