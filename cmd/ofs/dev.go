@@ -25,6 +25,7 @@ import (
 	featurev1 "github.com/ofstack/ofs/proto/ofs/feature/v1"
 	registryv1 "github.com/ofstack/ofs/proto/ofs/registry/v1"
 	"github.com/ofstack/ofs/topics"
+	"github.com/ofstack/ofs/views/connections"
 )
 
 type devOptions struct {
@@ -123,7 +124,7 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 	cfg.Metrics.Addr = o.metricsAddr
 	cfg.Console.Addr = o.consoleAddr
 	cfg.Log.Level = o.logLevel
-	cfg.Stores = StoreConfigs{"default": {Pebble: &PebbleConfig{Dir: filepath.Join(dir, "store")}}}
+	cfg.Stores = connections.Configs{"default": {Pebble: &connections.Pebble{Dir: filepath.Join(dir, "store")}}}
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
 	}

@@ -116,6 +116,7 @@ func serve(ctx context.Context, rt *runtime) error {
 
 	fsrv := feature.New(holder, readers, feature.WithLogger(rt.log.With("server", "feature")),
 		feature.WithRegisterer(rt.metrics),
+		feature.WithRegistrySync(registrySync(rt.etcd, rt.cfg.EtcdRoot(), holder)),
 		feature.WithPersist(producer, rt.names, stores.ForStore, cache))
 
 	reg := registryserver.New(rt.names, holder, producer, rt.log.With("server", "registry"))

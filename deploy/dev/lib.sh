@@ -102,6 +102,19 @@ unset_env() {
 	) 9>"$OFS_DEV_DIR/run/.env.lock"
 }
 
+# apt_install LOG PACKAGE...: install Debian packages, non-interactively,
+# output to .dev/log/LOG. apt-get waits up to 10 minutes for the dpkg and
+# apt locks (another apt-get, unattended-upgrades) instead of failing at once;
+# a failed `apt-get update` is not fatal (the lists may be recent enough).
+apt_install() {
+	local out=$OFS_DEV_DIR/log/$1; shift
+	local wait=(-o DPkg::Lock::Timeout=600)
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get "${wait[@]}" update -qq >"$out" 2>&1 || log "apt-get update failed (see $out); installing from the lists there are"
+	apt-get "${wait[@]}" install -y -qq --no-install-recommends "$@" >>"$out" 2>&1 ||
+		{ tail -n 20 "$out" >&2; die "apt-get install $* failed (log: $out)"; }
+}
+
 # mvn_fetch DIR GROUP:ARTIFACT:VERSION...: resolve artifacts and all their
 # runtime dependencies from Maven Central into the local Maven repository,
 # then copy the jars into DIR/lib. Idempotent: skipped when DIR/lib/.done exists

@@ -13,10 +13,7 @@ DIR=$OFS_DEV_DIR/redis
 install() {
 	command -v redis-server >/dev/null && command -v redis-cli >/dev/null && return 0
 	log "installing redis-server from Debian"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq >"$OFS_DEV_DIR/log/redis-apt.log" 2>&1 || true
-	apt-get install -y -qq --no-install-recommends redis-server >>"$OFS_DEV_DIR/log/redis-apt.log" 2>&1 ||
-		{ tail -n 20 "$OFS_DEV_DIR/log/redis-apt.log" >&2; die "apt-get install redis-server failed"; }
+	apt_install redis-apt.log redis-server
 	# The package starts a system-wide instance on 6379; it is not ours and not used.
 }
 

@@ -18,7 +18,4 @@ command -v chromium >/dev/null || need+=(chromium)
 ((${#need[@]})) || exit 0
 
 log "installing ${need[*]} from Debian"
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >"$OFS_DEV_DIR/log/tools-apt.log" 2>&1 || true
-apt-get install -y -qq --no-install-recommends "${need[@]}" >>"$OFS_DEV_DIR/log/tools-apt.log" 2>&1 ||
-	{ tail -n 20 "$OFS_DEV_DIR/log/tools-apt.log" >&2; die "apt-get install ${need[*]} failed"; }
+apt_install tools-apt.log "${need[@]}"

@@ -143,11 +143,16 @@ func (s *Server) doPersist(ctx context.Context, req *featurev1.PersistRequest) (
 	if p.cache != nil {
 		p.cache.Invalidate(keys, []uint32{g.ID})
 	}
-	b, err := proto.Marshal(inv)
+	// Split so that no message outgrows the topic, whatever the row count.
+	invs, err := topics.Invalidations(inv.GetKeys())
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := p.producer.SendMessage(&sarama.ProducerMessage{Topic: string(p.names.Invalidations), Value: sarama.ByteEncoder(b)}); err != nil {
+	ims := make([]*sarama.ProducerMessage, len(invs))
+	for i, v := range invs {
+		ims[i] = &sarama.ProducerMessage{Topic: string(p.names.Invalidations), Value: sarama.ByteEncoder(v)}
+	}
+	if err := p.producer.SendMessages(ims); err != nil {
 		return nil, servers.Code(codes.Unavailable, fmt.Errorf("the rows are stored, but announcing them to the other servers failed: %w", err))
 	}
 	return &featurev1.PersistResponse{Rows: uint32(n)}, nil
