@@ -3,7 +3,7 @@ package views
 import (
 	"bytes"
 	"context"
-	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,7 +39,11 @@ func TestLocate(t *testing.T) {
 		if !bytes.Equal(out[0], block) || out[1] != nil || !bytes.Equal(out[2], block) {
 			t.Fatalf("Locate blocks: %v", out)
 		}
-		return fmt.Sprint(tiers)
+		names := make([]string, len(tiers))
+		for i, tr := range tiers {
+			names[i] = tr.String()
+		}
+		return "[" + strings.Join(names, " ") + "]"
 	}
 	if got := locate(); got != "[store store store]" {
 		t.Fatalf("first Locate: tiers %s, want all from the store", got)

@@ -30,7 +30,9 @@ func startProcess(t *testing.T, want string, args ...string) *testenv.Buffer {
 	go func() { done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill() // the test is over, however it ended
-		<-done
+		if err := <-done; err == nil {
+			t.Logf("ofs %s exited by itself before the kill", args[0])
+		}
 	})
 	deadline := time.Now().Add(2 * time.Minute)
 	for !strings.Contains(out.String(), want) {

@@ -419,10 +419,9 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) {
 		keys := q["key"]
 		if len(keys) > 0 && strings.Join(keys, "") != "" {
 			title = "Look up " + e.Name + " " + strings.Join(keys, ", ")
-			switch {
-			case s.readers == nil:
+			if s.readers == nil {
 				data["Error"] = "Look-ups are off in this process: it serves no stores."
-			default:
+			} else {
 				vals, err := s.lookupKey(r.Context(), snap, e, keys)
 				if err != nil {
 					data["Error"] = err.Error()
