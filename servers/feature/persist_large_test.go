@@ -73,7 +73,9 @@ func TestLargePersist(t *testing.T) {
 	}()
 	<-ready
 	srv := feature.New(holder, func(string) (feature.Reader, error) { return store, nil },
-		feature.WithPersist(producer, names, func(string) (views.Store, error) { return store, nil }, nil))
+		feature.WithPersist(producer, names, func(string) (views.Store, error) { return store, nil }, nil),
+		// 18 MB to Kafka and the store outlast the default bound on a busy machine.
+		feature.WithPersistTimeouts(2*time.Minute, time.Minute))
 
 	const n = feature.MaxPersistRows
 	// Random hex: half of it survives compression, as real data might.

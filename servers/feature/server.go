@@ -101,7 +101,7 @@ func New(holder *schema.Holder, readers Readers, opts ...Option) *Server {
 // Retrieve answers one row per requested key.
 func (s *Server) Retrieve(ctx context.Context, req *featurev1.RetrieveRequest) (*featurev1.RetrieveResponse, error) {
 	resp, err := s.retrieve(ctx, req)
-	return resp, servers.Status(err)
+	return resp, retrieveStatus(err)
 }
 
 func (s *Server) retrieve(ctx context.Context, req *featurev1.RetrieveRequest) (*featurev1.RetrieveResponse, error) {
@@ -216,7 +216,7 @@ func (s *Server) fetch(ctx context.Context, p *plan, keys []views.Key) ([][][]by
 
 func (s *Server) fetchStore(ctx context.Context, p *plan, storeID string, keys []views.Key, blocksOf [][][]byte) error {
 	idx := p.byStore[storeID]
-	r, err := s.readers(storeID)
+	r, err := s.readerOf(storeID)
 	if err != nil {
 		return servers.Errorf(codes.Internal, "store %q: %w", storeID, err)
 	}
