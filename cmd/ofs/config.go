@@ -35,6 +35,7 @@ type Config struct {
 	Etcd    EtcdConfig          `yaml:"etcd"`
 	GRPC    GRPCConfig          `yaml:"grpc"`
 	Metrics MetricsConfig       `yaml:"metrics"`
+	Console ConsoleConfig       `yaml:"console"`
 	Auth    AuthConfig          `yaml:"auth"`
 	Cache   CacheConfig         `yaml:"cache"`
 	Log     LogConfig           `yaml:"log"`
@@ -84,6 +85,16 @@ type MetricsConfig struct {
 	// default) turns it off. It must be a loopback address: a profile
 	// shows the process's memory and costs its CPU.
 	PprofAddr string `yaml:"pprof_addr"`
+}
+
+// ConsoleConfig says where `ofs serve` serves the web console.
+type ConsoleConfig struct {
+	// Addr of the console; empty turns it off. Off loopback it needs the
+	// auth tokens or mutual TLS (tls with ca_file).
+	Addr string `yaml:"addr"`
+	// TLS serves HTTPS with cert_file and key_file; ca_file also requires
+	// client certificates it signed.
+	TLS tlsconf.Files `yaml:"tls"`
 }
 
 // CacheConfig sizes the feature servers' cache tiers. Which groups use them,
@@ -335,6 +346,7 @@ type configFlags struct {
 	prefix      string
 	grpcAddr    string
 	metricsAddr string
+	consoleAddr string
 	logLevel    string
 }
 
@@ -348,6 +360,7 @@ func (f *configFlags) register(cmd *cobra.Command, withGRPC bool) {
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "address of /metrics, /healthz and /readyz (env OFS_METRICS_ADDR)")
 	if withGRPC {
 		fl.StringVar(&f.grpcAddr, "grpc-addr", "", "gRPC listen address (env OFS_GRPC_ADDR)")
+		fl.StringVar(&f.consoleAddr, "console-addr", "", "address of the web console, off when empty (env OFS_CONSOLE_ADDR)")
 	}
 }
 
@@ -386,6 +399,7 @@ func (f *configFlags) Load() (*Config, error) {
 	pick(&c.Prefix, "OFS_PREFIX", f.prefix)
 	pick(&c.GRPC.Addr, "OFS_GRPC_ADDR", f.grpcAddr)
 	pick(&c.Metrics.Addr, "OFS_METRICS_ADDR", f.metricsAddr)
+	pick(&c.Console.Addr, "OFS_CONSOLE_ADDR", f.consoleAddr)
 	pick(&c.Log.Level, "OFS_LOG_LEVEL", f.logLevel)
 	pick(&c.Kafka.SASL.Username, "OFS_KAFKA_SASL_USERNAME", "")
 	pick(&c.Kafka.SASL.Password, "OFS_KAFKA_SASL_PASSWORD", "")

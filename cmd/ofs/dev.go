@@ -33,6 +33,7 @@ type devOptions struct {
 	etcdAddr    string
 	grpcAddr    string
 	metricsAddr string
+	consoleAddr string
 	dir         string
 	logLevel    string
 	noDemo      bool
@@ -63,6 +64,7 @@ func newDev(g *globals) *cobra.Command {
 	f.StringVar(&o.etcdAddr, "etcd-addr", "127.0.0.1:2379", "address of the in-process etcd (its peer port is the next one)")
 	f.StringVar(&o.grpcAddr, "grpc-addr", "127.0.0.1:7070", "gRPC address")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9464", "address of /metrics, /healthz and /readyz")
+	f.StringVar(&o.consoleAddr, "console-addr", "127.0.0.1:7080", "address of the web console (loopback; \"none\" turns it off)")
 	f.StringVar(&o.dir, "dir", "", "keep the broker's log, etcd and the store in this folder (default: a temporary one)")
 	f.StringVar(&o.logLevel, "log-level", "warn", "log level")
 	f.BoolVar(&o.noDemo, "no-demo", false, "start and serve, without the demo")
@@ -120,6 +122,7 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 	cfg.Etcd.Endpoints = []string{etcd.Endpoint()}
 	cfg.GRPC.Addr = o.grpcAddr
 	cfg.Metrics.Addr = o.metricsAddr
+	cfg.Console.Addr = o.consoleAddr
 	cfg.Log.Level = o.logLevel
 	cfg.Stores = connections.Configs{"default": {Pebble: &connections.Pebble{Dir: filepath.Join(dir, "store")}}}
 	if err := cfg.Validate(); err != nil {
@@ -187,11 +190,12 @@ Next steps:
       %[3]s ofs.feature.v1.FeatureService/Retrieve
     %[6]s get --addr %[3]s --entity user --group user_activity 7
     %[6]s registry list --addr %[3]s
+  Console:  http://%[7]s/  (discover, history, plan, freshness, look up)
   Metrics:  http://%[4]s/metrics
   etcd:     %[5]s
   A walkthrough of all of it: examples/quickstart/README.md
 
-`, b, rt.names.Features, o.grpcAddr, o.metricsAddr, strings.Join(rt.cfg.Etcd.Endpoints, ","), os.Args[0])
+`, b, rt.names.Features, o.grpcAddr, o.metricsAddr, strings.Join(rt.cfg.Etcd.Endpoints, ","), os.Args[0], o.consoleAddr)
 	if kept {
 		fmt.Fprintf(out, "Kept on disk in %s: the broker's log, etcd and the feature store; a new `ofs dev --dir %s` starts from them.\n", dir, dir)
 	} else {

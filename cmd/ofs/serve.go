@@ -181,6 +181,14 @@ func serve(ctx context.Context, rt *runtime) error {
 		_ = lis.Close() // the error says more
 		return err
 	}
+	con, err := newConsole(rt, holder, reg, readers)
+	if err != nil {
+		_ = lis.Close() // the error says more
+		return err
+	}
+	if con != nil {
+		grp.Go(func() error { return con.Run(ctx) })
+	}
 	grp.Go(func() error { return gs.Serve(lis) })
 	grp.Go(func() error {
 		select {
