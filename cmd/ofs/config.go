@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +14,7 @@ import (
 	"github.com/ofstack/ofs/internal/tlsconf"
 	"github.com/ofstack/ofs/topics"
 	"github.com/ofstack/ofs/views/catalog"
+	"github.com/ofstack/ofs/views/connections"
 )
 
 // Config is the configuration of every long-running subcommand. Values come,
@@ -26,15 +26,15 @@ import (
 // flags. examples/ofs.yaml shows every field.
 type Config struct {
 	// Prefix names every topic, group and etcd root of one installation.
-	Prefix  string        `yaml:"prefix"`
-	Kafka   KafkaConfig   `yaml:"kafka"`
-	Etcd    EtcdConfig    `yaml:"etcd"`
-	GRPC    GRPCConfig    `yaml:"grpc"`
-	Metrics MetricsConfig `yaml:"metrics"`
-	Auth    AuthConfig    `yaml:"auth"`
-	Cache   CacheConfig   `yaml:"cache"`
-	Log     LogConfig     `yaml:"log"`
-	Stores  StoreConfigs  `yaml:"stores"`
+	Prefix  string              `yaml:"prefix"`
+	Kafka   KafkaConfig         `yaml:"kafka"`
+	Etcd    EtcdConfig          `yaml:"etcd"`
+	GRPC    GRPCConfig          `yaml:"grpc"`
+	Metrics MetricsConfig       `yaml:"metrics"`
+	Auth    AuthConfig          `yaml:"auth"`
+	Cache   CacheConfig         `yaml:"cache"`
+	Log     LogConfig           `yaml:"log"`
+	Stores  connections.Configs `yaml:"stores"`
 }
 
 // MetricsConfig says where Prometheus metrics (and health, pprof) are served.
@@ -78,24 +78,8 @@ type KafkaConfig struct {
 	SASL KafkaSASL `yaml:"sasl"`
 }
 
-// ClientTLS turns on TLS to a service (Kafka, etcd, Redis): ca_file
-// verifies its certificate (empty: the system's roots, which enabled alone
-// also uses), cert_file and key_file are a client certificate for mutual TLS.
-type ClientTLS struct {
-	Enabled       bool `yaml:"enabled"`
-	tlsconf.Files `yaml:",inline"`
-	// ServerName is the name the service's certificate must carry, when it
-	// is not the host of its address.
-	ServerName string `yaml:"server_name"`
-}
-
-// Config returns the TLS configuration, nil when TLS is off.
-func (t ClientTLS) Config() (*tls.Config, error) {
-	if !t.Enabled && !t.Files.Enabled() && t.ServerName == "" {
-		return nil, nil
-	}
-	return tlsconf.Client(t.Files, t.ServerName)
-}
+// ClientTLS turns on TLS to a service (Kafka, etcd, Redis, ScyllaDB).
+type ClientTLS = tlsconf.ClientConfig
 
 // KafkaSASL is the user ofs authenticates as. Keep the password out of the
 // file: OFS_KAFKA_SASL_PASSWORD (and OFS_KAFKA_SASL_USERNAME) override it.
@@ -137,54 +121,6 @@ type GRPCConfig struct {
 type LogConfig struct {
 	Level  string `yaml:"level"`  // debug, info, warn, error
 	Format string `yaml:"format"` // text or json
-}
-
-// StoreConfigs maps a connection name, as a registry store names it, to the
-// addresses of that store. Credentials and addresses never enter the
-// registry; servers and processors of each environment bring their own.
-type StoreConfigs map[string]StoreConfig
-
-// StoreConfig is one store connection.
-type StoreConfig struct {
-	Redis  *RedisConfig  `yaml:"redis,omitempty"`
-	Scylla *ScyllaConfig `yaml:"scylla,omitempty"`
-	// Pebble is a store embedded in the process (views.Pebble), standing in
-	// for a store of any kind: for `ofs dev` and single-process setups.
-	Pebble *PebbleConfig `yaml:"pebble,omitempty"`
-}
-
-// PebbleConfig places an embedded store.
-type PebbleConfig struct {
-	Dir string `yaml:"dir"`
-}
-
-// RedisConfig connects to Redis or Dragonfly: one address for a standalone
-// server, several for a cluster, or sentinels with a master name.
-type RedisConfig struct {
-	Addrs      []string `yaml:"addrs"`
-	MasterName string   `yaml:"master_name,omitempty"`
-	DB         int      `yaml:"db,omitempty"`
-	Username   string   `yaml:"username,omitempty"`
-	Password   string   `yaml:"password,omitempty"`
-	// PasswordEnv names the environment variable that holds the password
-	// instead (one filled from a secret store), so that the file holds none.
-	PasswordEnv string `yaml:"password_env,omitempty"`
-	// KeyPrefix starts every key ofs writes; default "ofs:".
-	KeyPrefix string    `yaml:"key_prefix,omitempty"`
-	TLS       ClientTLS `yaml:"tls,omitempty"`
-}
-
-// ScyllaConfig connects to ScyllaDB (or Cassandra).
-type ScyllaConfig struct {
-	Hosts    []string `yaml:"hosts"`
-	Keyspace string   `yaml:"keyspace"`
-	// Username and Password log in (PasswordAuthenticator, or a managed
-	// service's user).
-	Username string `yaml:"username,omitempty"`
-	Password string `yaml:"password,omitempty"`
-	// PasswordEnv: as for Redis.
-	PasswordEnv string    `yaml:"password_env,omitempty"`
-	TLS         ClientTLS `yaml:"tls,omitempty"`
 }
 
 func defaultConfig() Config {
@@ -236,31 +172,8 @@ func (c *Config) Validate() error {
 	if c.Cache.MemoryBytes < 0 || c.Cache.DiskBytes < 0 || (c.Cache.DiskDir != "" && c.Cache.DiskBytes == 0) {
 		errs = append(errs, fmt.Errorf("cache: sizes must be positive, and disk_bytes set with disk_dir"))
 	}
-	for name, s := range c.Stores {
-		set := 0
-		for _, on := range []bool{s.Redis != nil, s.Scylla != nil, s.Pebble != nil} {
-			if on {
-				set++
-			}
-		}
-		if set != 1 {
-			errs = append(errs, fmt.Errorf("stores.%s: set exactly one of redis, scylla or pebble", name))
-		}
-		if s.Pebble != nil && s.Pebble.Dir == "" {
-			errs = append(errs, fmt.Errorf("stores.%s.pebble.dir is empty", name))
-		}
-		if s.Redis != nil && len(s.Redis.Addrs) == 0 {
-			errs = append(errs, fmt.Errorf("stores.%s.redis.addrs is empty", name))
-		}
-		if s.Scylla != nil && len(s.Scylla.Hosts) == 0 {
-			errs = append(errs, fmt.Errorf("stores.%s.scylla.hosts is empty", name))
-		}
-		if s.Redis != nil {
-			errs = append(errs, checkPasswordEnv("stores."+name+".redis", s.Redis.Password, s.Redis.PasswordEnv))
-		}
-		if s.Scylla != nil {
-			errs = append(errs, checkPasswordEnv("stores."+name+".scylla", s.Scylla.Password, s.Scylla.PasswordEnv))
-		}
+	if err := c.Stores.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -275,20 +188,6 @@ func (c *Config) KafkaSecurity() (topics.Security, error) {
 	}
 	sec.TLS = cfg
 	return sec, sec.SASL.Check()
-}
-
-// checkPasswordEnv reports a password given twice, or named in an
-// environment variable that is not set.
-func checkPasswordEnv(where, password, env string) error {
-	switch {
-	case env == "":
-		return nil
-	case password != "":
-		return fmt.Errorf("%s: password and password_env are both set", where)
-	case os.Getenv(env) == "":
-		return fmt.Errorf("%s.password_env: %s is not set", where, env)
-	}
-	return nil
 }
 
 // Names returns the topic and group names of the configured prefix.

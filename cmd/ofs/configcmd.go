@@ -5,6 +5,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ofstack/ofs/views/connections"
 )
 
 func newConfigCmd(g *globals) *cobra.Command {
@@ -65,7 +67,7 @@ func (c *Config) masked() Config {
 	m.Kafka.SASL.Password = mask(m.Kafka.SASL.Password)
 	m.Etcd.Password = mask(m.Etcd.Password)
 	m.Auth.ReaderTokens, m.Auth.WriterTokens = maskAll(m.Auth.ReaderTokens), maskAll(m.Auth.WriterTokens)
-	m.Stores = make(StoreConfigs, len(c.Stores))
+	m.Stores = make(connections.Configs, len(c.Stores))
 	for name, s := range c.Stores {
 		if s.Redis != nil {
 			r := *s.Redis

@@ -21,9 +21,11 @@ import (
 
 	"github.com/ofstack/ofs/examples"
 	"github.com/ofstack/ofs/internal/etcdserver"
+	"github.com/ofstack/ofs/internal/plan"
 	featurev1 "github.com/ofstack/ofs/proto/ofs/feature/v1"
 	registryv1 "github.com/ofstack/ofs/proto/ofs/registry/v1"
 	"github.com/ofstack/ofs/topics"
+	"github.com/ofstack/ofs/views/connections"
 )
 
 type devOptions struct {
@@ -119,7 +121,7 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 	cfg.GRPC.Addr = o.grpcAddr
 	cfg.Metrics.Addr = o.metricsAddr
 	cfg.Log.Level = o.logLevel
-	cfg.Stores = StoreConfigs{"default": {Pebble: &PebbleConfig{Dir: filepath.Join(dir, "store")}}}
+	cfg.Stores = connections.Configs{"default": {Pebble: &connections.Pebble{Dir: filepath.Join(dir, "store")}}}
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
 	}
@@ -211,15 +213,15 @@ func waitHealthy(ctx context.Context, conn *grpc.ClientConn) error {
 func demoData(ctx context.Context, g *globals, rt *runtime, conn *grpc.ClientConn) error {
 	out := g.stdout
 	reg := registryv1.NewRegistryServiceClient(conn)
-	f, err := parseRegistryFile("examples/registry.yaml", examples.Registry)
+	f, err := plan.ParseFile("examples/registry.yaml", examples.Registry)
 	if err != nil {
 		return err
 	}
-	cmds, err := f.commands()
+	cmds, err := f.Commands()
 	if err != nil {
 		return err
 	}
-	if err := applyFile(ctx, out, reg, "examples/registry.yaml", cmds, false); err != nil {
+	if err := plan.Apply(ctx, out, reg, "examples/registry.yaml", cmds, false, plan.CurrentActor()); err != nil {
 		return err
 	}
 

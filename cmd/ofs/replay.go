@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"sort"
 	"strings"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/views"
 	"github.com/ofstack/ofs/views/catalog"
+	"github.com/ofstack/ofs/views/connections"
 )
 
 func newReplay(g *globals) *cobra.Command {
@@ -77,7 +77,7 @@ func newReplay(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			stores := newStoreSet(cfg.Stores, holder, rt.log)
+			stores := connections.NewSet(cfg.Stores, holder, rt.log)
 			defer stores.Close()
 			stores.SetTargets(current)
 			target := catalog.Target{KeyPrefix: intoPrefix, Keyspace: intoKS}
@@ -139,59 +139,24 @@ func newReplay(g *globals) *cobra.Command {
 }
 
 // blueGreen points the replay's stores at target for every configured
-// connection it applies to and returns those connections' targets, after
-// creating the tables of a new keyspace.
-func blueGreen(ctx context.Context, rt *runtime, holder *schema.Holder, stores *storeSet,
+// connection it applies to and returns those connections' new targets.
+func blueGreen(ctx context.Context, rt *runtime, holder *schema.Holder, stores *connections.Set,
 	current map[string]catalog.Target, target catalog.Target,
 ) (map[string]catalog.Target, error) {
-	moved := map[string]catalog.Target{}
+	conns := make([]replay.Connection, 0, len(rt.cfg.Stores))
 	for name, c := range rt.cfg.Stores {
-		c = c.retarget(current[name])
-		switch {
-		case c.Redis != nil && target.KeyPrefix != "":
-			if c.Redis.KeyPrefix == target.KeyPrefix {
-				return nil, usageError{fmt.Errorf("connection %q already uses prefix %q", name, target.KeyPrefix)}
-			}
-			moved[name] = catalog.Target{KeyPrefix: target.KeyPrefix}
-		case c.Scylla != nil && target.Keyspace != "":
-			moved[name] = catalog.Target{Keyspace: target.Keyspace}
+		c = c.Retarget(current[name])
+		rc := replay.Connection{Name: name, Redis: c.Redis != nil, Scylla: c.Scylla != nil}
+		if c.Redis != nil {
+			rc.KeyPrefix = c.Redis.KeyPrefix
 		}
+		conns = append(conns, rc)
 	}
-	if len(moved) == 0 {
-		return nil, usageError{errors.New("no configured connection of that kind to fill")}
+	moved, err := replay.Plan(conns, target)
+	if err != nil {
+		return nil, usageError{err}
 	}
-	all := maps.Clone(current)
-	maps.Copy(all, moved)
-	stores.SetTargets(all)
-	snap := holder.Load()
-	for _, st := range snap.Registry().Stores() {
-		if _, ok := moved[st.Connection]; !ok || st.Kind != schema.Scylla {
-			continue
-		}
-		s, err := stores.Connection(st.Connection, st.Kind)
-		if err != nil {
-			return nil, err
-		}
-		if sc, ok := s.(*views.Scylla); ok {
-			if err := sc.EnsureTables(ctx, scyllaTables(snap)...); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return moved, nil
-}
-
-// scyllaTables are the tables of every entity.
-func scyllaTables(snap *schema.Snapshot) []views.Table {
-	out := make([]views.Table, 0, len(snap.Registry().Entities()))
-	for _, e := range snap.Registry().Entities() {
-		t := views.Table{Entity: e.Name}
-		for _, k := range e.Keys {
-			t.Keys = append(t.Keys, views.KeyColumn{Name: k.Name, Type: k.Type})
-		}
-		out = append(out, t)
-	}
-	return out
+	return moved, replay.Prepare(ctx, holder.Load(), stores, current, moved)
 }
 
 func printReplaySummary(g *globals, s replay.Summary) {

@@ -26,6 +26,7 @@ import (
 	"github.com/ofstack/ofs/topics"
 	"github.com/ofstack/ofs/views"
 	"github.com/ofstack/ofs/views/catalog"
+	"github.com/ofstack/ofs/views/connections"
 )
 
 // runtime is what the long-running subcommands share: the configuration,
@@ -192,8 +193,8 @@ func (rt *runtime) serveMetrics(ctx context.Context, grp *errgroup.Group) error 
 
 // stores returns the configured stores once the connection targets in etcd
 // are known, and follows them until ctx is done.
-func (rt *runtime) stores(ctx context.Context, grp *errgroup.Group, holder *schema.Holder) (*storeSet, error) {
-	set := newStoreSet(rt.cfg.Stores, holder, rt.log)
+func (rt *runtime) stores(ctx context.Context, grp *errgroup.Group, holder *schema.Holder) (*connections.Set, error) {
+	set := connections.NewSet(rt.cfg.Stores, holder, rt.log)
 	first := make(chan struct{})
 	var once sync.Once
 	grp.Go(func() error {

@@ -151,3 +151,23 @@ func modTimes(files ...string) ([2]time.Time, error) {
 	}
 	return t, nil
 }
+
+// ClientConfig turns on TLS to a service (Kafka, etcd, Redis, ScyllaDB) as a
+// configuration file says it: ca_file verifies the service's certificate
+// (empty: the system's roots, which enabled alone also uses), cert_file and
+// key_file are a client certificate for mutual TLS.
+type ClientConfig struct {
+	Enabled bool `yaml:"enabled"`
+	Files   `yaml:",inline"`
+	// ServerName is the name the service's certificate must carry, when it
+	// is not the host of its address.
+	ServerName string `yaml:"server_name"`
+}
+
+// Config returns the TLS configuration, nil when TLS is off.
+func (t ClientConfig) Config() (*tls.Config, error) {
+	if !t.Enabled && !t.Files.Enabled() && t.ServerName == "" {
+		return nil, nil
+	}
+	return Client(t.Files, t.ServerName)
+}

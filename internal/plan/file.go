@@ -1,4 +1,7 @@
-package main
+// Package plan reads registry files (the declarative YAML of stores,
+// entities and feature groups) and plans and applies them against a
+// registry: what `ofs apply` prints and the console shows.
+package plan
 
 import (
 	"bytes"
@@ -16,10 +19,10 @@ import (
 	"github.com/ofstack/ofs/schema"
 )
 
-// registryFile is the declarative form of a registry that `ofs apply`
-// reads: the desired state of some stores, entities and feature groups.
-// Objects not in the file are left alone.
-type registryFile struct {
+// File is the declarative form of a registry that `ofs apply` reads: the
+// desired state of some stores, entities and feature groups. Objects not in
+// the file are left alone.
+type File struct {
 	Stores        []storeSpec  `yaml:"stores"`
 	Entities      []entitySpec `yaml:"entities"`
 	FeatureGroups []groupSpec  `yaml:"feature_groups"`
@@ -70,30 +73,30 @@ type groupSpec struct {
 	Features    []featureSpec     `yaml:"features"`
 }
 
-// readRegistryFile parses a registry file; unknown fields are errors, so a
-// typo never passes silently.
-func readRegistryFile(path string) (*registryFile, error) {
+// ReadFile parses a registry file; unknown fields are errors, so a typo
+// never passes silently.
+func ReadFile(path string) (*File, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return parseRegistryFile(path, b)
+	return ParseFile(path, b)
 }
 
-// parseRegistryFile parses the registry file named path whose content is b.
-func parseRegistryFile(path string, b []byte) (*registryFile, error) {
+// ParseFile parses the registry file named path whose content is b.
+func ParseFile(path string, b []byte) (*File, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
-	var f registryFile
+	var f File
 	if err := dec.Decode(&f); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &f, nil
 }
 
-// commands turns the file into declarative commands, in dependency order:
+// Commands turns the file into declarative commands, in dependency order:
 // stores, entities, feature groups.
-func (f *registryFile) commands() ([]*registryv1.Command, error) {
+func (f *File) Commands() ([]*registryv1.Command, error) {
 	var cmds []*registryv1.Command
 	for _, s := range f.Stores {
 		kind, ok := registryv1.StoreKind_value["STORE_KIND_"+strings.ToUpper(s.Kind)]

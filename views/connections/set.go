@@ -1,10 +1,9 @@
-package main
+package connections
 
 import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -14,13 +13,13 @@ import (
 	"github.com/ofstack/ofs/views/catalog"
 )
 
-// storeSet opens the online stores of the configuration on first use and
-// finds the one behind a registry store: the registry names a connection,
-// the configuration says where that connection goes, and a target in etcd
-// (set by a blue/green replay) may move it to another key prefix or
-// keyspace.
-type storeSet struct {
-	cfg    StoreConfigs
+// Set opens the online stores of the configuration on first use and finds
+// the one behind a registry store: the registry names a connection, the
+// configuration says where that connection goes, and a target in etcd (set
+// by a blue/green replay) may move it to another key prefix or keyspace.
+// It is safe for concurrent use.
+type Set struct {
+	cfg    Configs
 	holder *schema.Holder
 	log    *slog.Logger
 
@@ -30,14 +29,16 @@ type storeSet struct {
 	closed  bool
 }
 
-func newStoreSet(cfg StoreConfigs, holder *schema.Holder, log *slog.Logger) *storeSet {
-	return &storeSet{cfg: cfg, holder: holder, log: log, open: map[string]views.Store{}}
+// NewSet returns a Set of the connections cfg, which finds registry stores
+// in holder's registry.
+func NewSet(cfg Configs, holder *schema.Holder, log *slog.Logger) *Set {
+	return &Set{cfg: cfg, holder: holder, log: log, open: map[string]views.Store{}}
 }
 
 // SetTargets moves connections to new targets: the next lookup of a moved
 // connection opens (once) the store of its target. Stores of old targets
 // stay open until Close, for the calls still using them.
-func (s *storeSet) SetTargets(t map[string]catalog.Target) {
+func (s *Set) SetTargets(t map[string]catalog.Target) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for name, tg := range t {
@@ -49,7 +50,7 @@ func (s *storeSet) SetTargets(t map[string]catalog.Target) {
 }
 
 // ForStore returns the store behind the registry store id.
-func (s *storeSet) ForStore(id string) (views.Store, error) {
+func (s *Set) ForStore(id string) (views.Store, error) {
 	st, ok := s.holder.Load().Store(id)
 	if !ok {
 		return nil, fmt.Errorf("the registry has no store %q", id)
@@ -58,7 +59,7 @@ func (s *storeSet) ForStore(id string) (views.Store, error) {
 }
 
 // Connection returns the store of a configured connection, opening it once.
-func (s *storeSet) Connection(name string, kind schema.StoreKind) (views.Store, error) {
+func (s *Set) Connection(name string, kind schema.StoreKind) (views.Store, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -73,44 +74,8 @@ func (s *storeSet) Connection(name string, kind schema.StoreKind) (views.Store, 
 	if !ok {
 		return nil, fmt.Errorf("connection %q is not configured (stores.%s in the configuration file)", name, name)
 	}
-	c = c.retarget(tg)
-	var (
-		st  views.Store
-		err error
-	)
-	switch {
-	case c.Pebble != nil:
-		st, err = openEmbedded(c.Pebble.Dir, s.log)
-	case c.Redis != nil && (kind == schema.Redis || kind == schema.Dragonfly):
-		opts := []views.RedisOption{}
-		if c.Redis.KeyPrefix != "" {
-			opts = append(opts, views.RedisPrefix(c.Redis.KeyPrefix))
-		}
-		tlsCfg, terr := c.Redis.TLS.Config()
-		if terr != nil {
-			return nil, fmt.Errorf("connection %q: tls: %w", name, terr)
-		}
-		st, err = views.OpenRedis(&redis.UniversalOptions{
-			Addrs: c.Redis.Addrs, MasterName: c.Redis.MasterName, DB: c.Redis.DB,
-			Username: c.Redis.Username, Password: passwordOf(c.Redis.Password, c.Redis.PasswordEnv), TLSConfig: tlsCfg,
-		}, opts...)
-	case c.Scylla != nil && kind == schema.Scylla:
-		opts := []views.ScyllaOption{views.ScyllaLogger(s.log)}
-		if c.Scylla.Keyspace != "" {
-			opts = append(opts, views.ScyllaKeyspace(c.Scylla.Keyspace))
-		}
-		if pw := passwordOf(c.Scylla.Password, c.Scylla.PasswordEnv); c.Scylla.Username != "" || pw != "" {
-			opts = append(opts, views.ScyllaAuth(c.Scylla.Username, pw))
-		}
-		tlsCfg, terr := c.Scylla.TLS.Config()
-		if terr != nil {
-			return nil, fmt.Errorf("connection %q: tls: %w", name, terr)
-		}
-		if tlsCfg != nil {
-			opts = append(opts, views.ScyllaTLS(tlsCfg))
-		}
-		st, err = views.OpenScylla(c.Scylla.Hosts, opts...)
-	default:
+	st, err := c.Retarget(tg).open(kind, s.log)
+	if errors.Is(err, errWrongKind) {
 		return nil, fmt.Errorf("connection %q is not a %s connection", name, kind)
 	}
 	if err != nil {
@@ -120,32 +85,50 @@ func (s *storeSet) Connection(name string, kind schema.StoreKind) (views.Store, 
 	return st, nil
 }
 
-// passwordOf returns the password, from the environment variable env when
-// it is named (Validate checked that it is set).
-func passwordOf(password, env string) string {
-	if env != "" {
-		return os.Getenv(env)
-	}
-	return password
-}
+// errWrongKind: the connection is not of the registry store's kind.
+var errWrongKind = errors.New("connections: wrong kind")
 
-// retarget returns c moved to a target's key prefix or keyspace.
-func (c StoreConfig) retarget(t catalog.Target) StoreConfig {
-	if c.Redis != nil && t.KeyPrefix != "" {
-		r := *c.Redis
-		r.KeyPrefix = t.KeyPrefix
-		c.Redis = &r
+// open opens the store of c for a registry store of that kind.
+func (c Config) open(kind schema.StoreKind, log *slog.Logger) (views.Store, error) {
+	switch {
+	case c.Pebble != nil:
+		return openEmbedded(c.Pebble.Dir, log)
+	case c.Redis != nil && (kind == schema.Redis || kind == schema.Dragonfly):
+		opts := []views.RedisOption{}
+		if c.Redis.KeyPrefix != "" {
+			opts = append(opts, views.RedisPrefix(c.Redis.KeyPrefix))
+		}
+		tlsCfg, err := c.Redis.TLS.Config()
+		if err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		return views.OpenRedis(&redis.UniversalOptions{
+			Addrs: c.Redis.Addrs, MasterName: c.Redis.MasterName, DB: c.Redis.DB,
+			Username: c.Redis.Username, Password: passwordOf(c.Redis.Password, c.Redis.PasswordEnv), TLSConfig: tlsCfg,
+		}, opts...)
+	case c.Scylla != nil && kind == schema.Scylla:
+		opts := []views.ScyllaOption{views.ScyllaLogger(log)}
+		if c.Scylla.Keyspace != "" {
+			opts = append(opts, views.ScyllaKeyspace(c.Scylla.Keyspace))
+		}
+		if pw := passwordOf(c.Scylla.Password, c.Scylla.PasswordEnv); c.Scylla.Username != "" || pw != "" {
+			opts = append(opts, views.ScyllaAuth(c.Scylla.Username, pw))
+		}
+		tlsCfg, err := c.Scylla.TLS.Config()
+		if err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		if tlsCfg != nil {
+			opts = append(opts, views.ScyllaTLS(tlsCfg))
+		}
+		return views.OpenScylla(c.Scylla.Hosts, opts...)
+	default:
+		return nil, errWrongKind
 	}
-	if c.Scylla != nil && t.Keyspace != "" {
-		sc := *c.Scylla
-		sc.Keyspace = t.Keyspace
-		c.Scylla = &sc
-	}
-	return c
 }
 
 // Close closes every store opened.
-func (s *storeSet) Close() error {
+func (s *Set) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
@@ -156,7 +139,7 @@ func (s *storeSet) Close() error {
 	return errors.Join(errs...)
 }
 
-// embedded shares the embedded stores of a process among its storeSets (the
+// embedded shares the embedded stores of a process among its Sets (the
 // server's and the ingest processor's in `ofs dev`): Pebble locks its
 // folder, so each is opened once and closed with its last user.
 var embedded struct {

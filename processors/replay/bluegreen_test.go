@@ -1,0 +1,45 @@
+package replay_test
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/ofstack/ofs/processors/replay"
+	"github.com/ofstack/ofs/views/catalog"
+)
+
+func TestPlan(t *testing.T) {
+	conns := []replay.Connection{
+		{Name: "cache", Redis: true, KeyPrefix: "blue:"},
+		{Name: "wide", Scylla: true},
+		{Name: "local"}, // an embedded store is never moved
+	}
+	for _, tc := range []struct {
+		name   string
+		target catalog.Target
+		want   map[string]catalog.Target
+		err    error
+	}{
+		{"prefix", catalog.Target{KeyPrefix: "green:"}, map[string]catalog.Target{"cache": {KeyPrefix: "green:"}}, nil},
+		{"keyspace", catalog.Target{Keyspace: "ofs_green"}, map[string]catalog.Target{"wide": {Keyspace: "ofs_green"}}, nil},
+		{"same prefix", catalog.Target{KeyPrefix: "blue:"}, nil, replay.ErrSameTarget},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := replay.Plan(conns, tc.target)
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("err %v, want %v", err, tc.err)
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("moved %v, want %v", got, tc.want)
+			}
+			for k, v := range tc.want {
+				if got[k] != v {
+					t.Fatalf("moved %v, want %v", got, tc.want)
+				}
+			}
+		})
+	}
+	if _, err := replay.Plan(conns[2:], catalog.Target{KeyPrefix: "x:"}); !errors.Is(err, replay.ErrNothingToFill) {
+		t.Fatalf("no Redis connection: %v", err)
+	}
+}
