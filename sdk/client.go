@@ -29,11 +29,17 @@ type Client struct {
 	conn     *grpc.ClientConn
 	features featurev1.FeatureServiceClient
 	registry registryv1.RegistryServiceClient
+	cfg      *dialConfig
 }
 
-// Retry says how calls that fail with UNAVAILABLE are tried again. The n-th
-// retry waits a random time between zero and min(Base*2^(n-1), Max) ("full
-// jitter"), and never past the caller's deadline.
+// Retry says how calls are tried again. A call is retried only when the
+// server marks its error retryable (an ErrorInfo detail), or when the error
+// did not come from the server's handler and is UNAVAILABLE (the
+// connection) or DEADLINE_EXCEEDED of an attempt while the caller's
+// deadline still runs. Each attempt gets an equal share of what is left of
+// the deadline: with 5 attempts the first has a fifth, the last what is
+// left. The n-th retry waits a random time between zero and
+// min(Base*2^(n-1), Max) ("full jitter"), and never past the deadline.
 type Retry struct {
 	// MaxAttempts counts the first call; 1 turns retries off.
 	MaxAttempts int
@@ -118,24 +124,44 @@ func Dial(addr string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sdk: dial %s: %w", addr, err)
 	}
-	return &Client{conn: conn, features: featurev1.NewFeatureServiceClient(conn), registry: registryv1.NewRegistryServiceClient(conn)}, nil
+	return &Client{conn: conn, features: featurev1.NewFeatureServiceClient(conn), registry: registryv1.NewRegistryServiceClient(conn),
+		cfg: &cfg}, nil
 }
 
 // Close closes the connection; calls in flight fail.
 func (c *Client) Close() error { return c.conn.Close() }
 
-// unary applies the default deadline and retries UNAVAILABLE.
+// unary applies the default deadline and the retries to every call but
+// Persist, which Client.Persist retries itself.
 func (c *dialConfig) unary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn,
 	invoker grpc.UnaryInvoker, opts ...grpc.CallOption,
 ) error {
+	if method == featurev1.FeatureService_Persist_FullMethodName {
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+	return c.do(ctx, func(ctx context.Context) error { return invoker(ctx, method, req, reply, cc, opts...) }, nil)
+}
+
+// do calls call until it succeeds, fails in a way not worth retrying, or
+// the attempts or the deadline run out; observe (may be nil) sees every
+// attempt's error.
+func (c *dialConfig) do(ctx context.Context, call func(context.Context) error, observe func(error)) error {
 	if _, ok := ctx.Deadline(); !ok && c.deadline > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.deadline)
 		defer cancel()
 	}
 	for attempt := 1; ; attempt++ {
-		err := invoker(ctx, method, req, reply, cc, opts...)
-		if err == nil || status.Code(err) != codes.Unavailable || attempt >= c.retry.MaxAttempts {
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if d, ok := ctx.Deadline(); ok && attempt < c.retry.MaxAttempts {
+			actx, cancel = context.WithTimeout(ctx, time.Until(d)/time.Duration(c.retry.MaxAttempts-attempt+1))
+		}
+		err := call(actx)
+		cancel()
+		if observe != nil {
+			observe(err)
+		}
+		if err == nil || attempt >= c.retry.MaxAttempts || ctx.Err() != nil || !retryable(err) {
 			return err
 		}
 		wait := c.retry.wait(attempt)
@@ -150,6 +176,34 @@ func (c *dialConfig) unary(ctx context.Context, method string, req, reply any, c
 		case <-t.C:
 		}
 	}
+}
+
+// errorInfo is the ErrorInfo detail of err, or nil.
+func errorInfo(err error) *featurev1.ErrorInfo {
+	st, ok := status.FromError(err)
+	if !ok {
+		return nil
+	}
+	for _, d := range st.Details() {
+		if info, ok := d.(*featurev1.ErrorInfo); ok {
+			return info
+		}
+	}
+	return nil
+}
+
+// retryable reports whether a call that failed with err may succeed when
+// sent again: the server says so, or the error is the connection's or an
+// attempt's deadline (the caller's own deadline is checked apart).
+func retryable(err error) bool {
+	if info := errorInfo(err); info != nil {
+		return info.GetRetryable()
+	}
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded:
+		return true
+	}
+	return false
 }
 
 // wait is the full-jitter backoff before retry n (n >= 1).

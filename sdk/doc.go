@@ -20,9 +20,17 @@
 //	}
 //	data, rows, width := res.Float32Matrix() // a view of the answer, not a copy
 //
-// Calls fail with UNAVAILABLE when a server or its store cannot be reached;
-// the client retries those, and only those, with exponential backoff and
-// jitter, within the caller's deadline (see WithRetry).
+// A call is retried only when the server marks its error retryable (an
+// ErrorInfo detail: a store that cannot be reached, for one), or when the
+// connection failed or an attempt ran out of its share of the caller's
+// deadline, with exponential backoff and jitter (see Retry, WithRetry).
+//
+// Client.Persist is the synchronous write: when it returns nil, every live
+// feature server answers the new values. Every attempt carries one
+// idempotency key and the same event times, so retrying never makes the
+// write newer than it was; a failure is a *PersistError whose Outcome is
+// ErrNotApplied or ErrOutcomeUnknown, and Persist again with its Options
+// resolves an unknown one.
 //
 // A Publisher produces feature events to the features topic without waiting
 // for each: Publish queues, Flush waits for every queued event to be

@@ -34,11 +34,15 @@ func (s *stub) Retrieve(ctx context.Context, _ *featurev1.RetrieveRequest) (*fea
 	return &featurev1.RetrieveResponse{}, nil
 }
 
-// serveStub serves s on l until the test ends.
-func serveStub(t *testing.T, l net.Listener, s *stub) {
+// serveStub serves s (or as, given) on l until the test ends.
+func serveStub(t *testing.T, l net.Listener, s *stub, as ...featurev1.FeatureServiceServer) {
 	t.Helper()
 	srv := grpc.NewServer()
-	featurev1.RegisterFeatureServiceServer(srv, s)
+	if len(as) > 0 {
+		featurev1.RegisterFeatureServiceServer(srv, as[0])
+	} else {
+		featurev1.RegisterFeatureServiceServer(srv, s)
+	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(l) }()
 	t.Cleanup(func() {

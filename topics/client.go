@@ -34,7 +34,10 @@ func SaramaConfig(clientID string) *sarama.Config {
 	// from what queues while a request is in flight.
 	cfg.Producer.Flush.Frequency = 0
 	cfg.Producer.Flush.Bytes = 0
-	cfg.Producer.MaxMessageBytes = MaxRegistryBytes
+	// sarama batches the messages of one partition up to this many bytes
+	// (before compression): a batch must fit the topic's max.message.bytes.
+	// The registry processor raises it to MaxRegistryBytes for its table.
+	cfg.Producer.MaxMessageBytes = MaxMessageBytes
 	cfg.Metadata.AllowAutoTopicCreation = false
 	return cfg
 }
@@ -60,4 +63,15 @@ func (g gokaLogger) Print(v ...any)   { g.l.Debug(fmt.Sprint(v...), "source", "g
 func (g gokaLogger) Println(v ...any) { g.l.Debug(fmt.Sprint(v...), "source", "goka") }
 func (g gokaLogger) Printf(format string, v ...any) {
 	g.l.Debug(fmt.Sprintf(format, v...), "source", "goka")
+}
+
+// OutputConfig returns a copy of cfg for a producer of dead letters and
+// invalidations: a dead letter is a whole event (up to MaxMessageBytes)
+// plus the headers that say why, so such a producer takes messages and
+// batches of up to MaxMessageBytes + 1 MiB, which the dead-letter and
+// invalidations topics (2 x MaxMessageBytes) accept.
+func OutputConfig(cfg *sarama.Config) *sarama.Config {
+	c := *cfg
+	c.Producer.MaxMessageBytes = MaxMessageBytes + 1<<20
+	return &c
 }

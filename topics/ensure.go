@@ -3,6 +3,7 @@ package topics
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -13,8 +14,11 @@ import (
 var KafkaVersion = sarama.V3_6_0_0
 
 // Ensure creates every topic in specs that does not exist yet, and checks
-// that existing ones have the partition count of their spec. It is safe to
-// call on every start and from several processes at once.
+// that existing ones have the partition count of their spec. An existing
+// topic whose max.message.bytes is below its spec's (one made by an older
+// ofs) is raised to it; a larger value is left alone, and so is a topic
+// whose configuration this client may not describe. It is safe to call on
+// every start and from several processes at once.
 func Ensure(admin sarama.ClusterAdmin, specs []Spec) error {
 	for _, s := range specs {
 		cfg := make(map[string]*string, len(s.Config))
@@ -38,6 +42,45 @@ func Ensure(admin sarama.ClusterAdmin, specs []Spec) error {
 		if err := checkPartitions(admin, s); err != nil {
 			return err
 		}
+		if err := raiseMessageBytes(admin, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const maxMessageBytesKey = "max.message.bytes"
+
+// raiseMessageBytes sets the max.message.bytes of the existing topic of s
+// to the spec's when it is lower.
+func raiseMessageBytes(admin sarama.ClusterAdmin, s Spec) error {
+	want, ok := s.Config[maxMessageBytesKey]
+	if !ok {
+		return nil
+	}
+	wantN, err := strconv.Atoi(want)
+	if err != nil {
+		return fmt.Errorf("topics: %s: %s %q: %w", s.Name, maxMessageBytesKey, want, err)
+	}
+	res, err := admin.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.TopicResource, Name: s.Name,
+		ConfigNames: []string{maxMessageBytesKey}}}, sarama.DescribeConfigsOptions{})
+	if err != nil || len(res) != 1 || res[0].ErrorCode != sarama.ErrNoError {
+		// Not allowed to look (a managed Kafka whose topics its operators
+		// made): the topic is as they configured it.
+		return nil
+	}
+	for _, e := range res[0].Configs {
+		if e.Name != maxMessageBytesKey {
+			continue
+		}
+		if have, err := strconv.Atoi(e.Value); err == nil && have >= wantN {
+			return nil
+		}
+	}
+	err = admin.IncrementalAlterConfig(sarama.TopicResource, s.Name, map[string]sarama.IncrementalAlterConfigsEntry{
+		maxMessageBytesKey: {Operation: sarama.IncrementalAlterConfigsOperationSet, Value: &want}}, false)
+	if err != nil {
+		return fmt.Errorf("topics: raise %s of %s to %s: %w", maxMessageBytesKey, s.Name, want, err)
 	}
 	return nil
 }

@@ -83,6 +83,11 @@ const (
 	HeaderDLQTime = "ofs-dlq-time"
 )
 
+// HeaderCommandOffset is the header of the registry results topic that
+// gives the offset (in decimal) of the command on the registry topic that the outcome decides:
+// two commands of one request id get each its own outcome.
+const HeaderCommandOffset = "ofs-command-offset"
+
 // The content types of a feature event.
 const (
 	ContentTypeJSON     = "application/json"

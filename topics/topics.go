@@ -122,24 +122,31 @@ func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10)
 // is among them, so that it gets its message size before goka looks for it.
 func (n Names) Specs(l Layout) []Spec {
 	l = l.withDefaults()
-	forever := map[string]string{"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
+	// The registry topics take a batch of SaramaConfig's producers (an
+	// Apply of many commands is one batch), not the broker's 1 MiB default.
+	forever := map[string]string{"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1",
+		"max.message.bytes": strconv.Itoa(MaxBatchBytes)}
 	return []Spec{
 		// The commands are the registry's history: kept forever, one partition.
 		{Name: string(n.Registry), Partitions: 1, Replication: l.Replication, Config: forever},
 		{Name: string(n.RegistryTable), Partitions: 1, Replication: l.Replication,
 			Config: map[string]string{"cleanup.policy": "compact", "max.message.bytes": strconv.Itoa(MaxRegistryBytes)}},
 		{Name: string(n.RegistryResults), Partitions: 1, Replication: l.Replication,
-			Config: map[string]string{"cleanup.policy": "delete", "retention.ms": ms(l.ResultsRetention)}},
+			Config: map[string]string{"cleanup.policy": "delete", "retention.ms": ms(l.ResultsRetention),
+				"max.message.bytes": strconv.Itoa(MaxBatchBytes)}},
 		// Compaction keeps the latest event of every (entity key, feature
 		// group); the store is rebuilt from it by replay.
 		{Name: string(n.Features), Partitions: l.FeaturePartitions, Replication: l.Replication,
 			Config: map[string]string{"cleanup.policy": "compact", "min.compaction.lag.ms": ms(time.Hour),
-				"max.message.bytes": strconv.Itoa(MaxMessageBytes)}},
+				"max.message.bytes": strconv.Itoa(MaxBatchBytes)}},
 		{Name: string(n.DeadLetters), Partitions: 1, Replication: l.Replication,
 			Config: map[string]string{"cleanup.policy": "delete", "retention.ms": ms(l.DeadLetterRetention),
 				"max.message.bytes": strconv.Itoa(2 * MaxMessageBytes)}},
+		// Invalidations are split at MaxInvalidationBytes, and their
+		// producers batch them up to MaxBatchBytes: the topic takes either.
 		{Name: string(n.Invalidations), Partitions: 1, Replication: l.Replication,
-			Config: map[string]string{"cleanup.policy": "delete", "retention.ms": ms(l.InvalidationRetention)}},
+			Config: map[string]string{"cleanup.policy": "delete", "retention.ms": ms(l.InvalidationRetention),
+				"max.message.bytes": strconv.Itoa(2 * MaxMessageBytes)}},
 	}
 }
 
@@ -151,3 +158,9 @@ const MaxRegistryBytes = 16 << 20
 // letter topic allows twice that, since it carries the original bytes in a
 // header beside the reason.
 const MaxMessageBytes = 4 << 20
+
+// MaxBatchBytes is the largest record batch the producers of SaramaConfig
+// send to the features topic (MaxMessageBytes, plus room for the batch
+// header and for compression that does not shrink): the features topic's
+// max.message.bytes. One event fits, and so do many small ones.
+const MaxBatchBytes = MaxMessageBytes + 64<<10

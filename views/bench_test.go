@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/ofstack/ofs/codec"
 	"github.com/ofstack/ofs/internal/testenv"
 )
@@ -97,3 +99,23 @@ func BenchmarkScyllaRead(b *testing.B) {
 	s := devScylla(b, testenv.Cassandra(b))
 	benchRead(b, s, 100)
 }
+
+// devCluster returns a store on the dev Redis Cluster of three masters,
+// under a prefix of the test's own.
+func devCluster(b *testing.B) *Redis {
+	s, err := OpenRedis(&redis.UniversalOptions{Addrs: testenv.RedisCluster(b), IsClusterMode: true},
+		RedisPrefix(testenv.Name(b)+":"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	return s
+}
+
+// BenchmarkRedisClusterWrite writes batches of 1000 rows to the 3-master
+// cluster.
+func BenchmarkRedisClusterWrite(b *testing.B) { benchWrite(b, devCluster(b), 1000) }
+
+// BenchmarkRedisClusterRead reads 100 entity keys × 1 group from the
+// cluster (one MGET per key, in one pipeline over the masters).
+func BenchmarkRedisClusterRead(b *testing.B) { benchRead(b, devCluster(b), 100) }

@@ -18,8 +18,9 @@ import (
 // store of `ofs dev`, where no Redis or Scylla is needed; it is not shared
 // between processes.
 //
-// Last writer wins as in Redis: a block older than the stored one is
-// dropped, and of two blocks with the same event time the later write wins.
+// Last writer wins as in every store: a block older than the stored one is
+// dropped, and of two blocks with the same event time the one with the
+// greater bytes wins (see Wins).
 // Writes are serialized (the comparison reads the stored block) and written
 // to Pebble's log. TTLs are not kept: readers enforce the expiry in the
 // block header, and an expired block stays until it is overwritten.
@@ -49,8 +50,7 @@ func (p *Pebble) Write(ctx context.Context, blocks []Block) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	// The winner of each (key, group) within the batch first: the later of
-	// two blocks with equal event times, as if they were written one by one.
+	// The winner of each (key, group) within the batch first.
 	winners := make(map[string]int, len(blocks))
 	order := make([]string, 0, len(blocks))
 	for i := range blocks {
@@ -60,7 +60,7 @@ func (p *Pebble) Write(ctx context.Context, blocks []Block) error {
 		case !seen:
 			order = append(order, k)
 			winners[k] = i
-		case blocks[i].EventTime >= blocks[w].EventTime:
+		case Wins(blocks[i].EventTime, blocks[i].Data, blocks[w].EventTime, blocks[w].Data):
 			winners[k] = i
 		}
 	}
@@ -77,7 +77,7 @@ func (p *Pebble) Write(ctx context.Context, blocks []Block) error {
 			return fmt.Errorf("views: pebble read %s: %w", blk.Key, err)
 		default:
 			t, terr := codec.EventTime(old)
-			keep := terr == nil && (t > blk.EventTime || bytes.Equal(old, blk.Data))
+			keep := terr == nil && !Wins(blk.EventTime, blk.Data, t, old)
 			if cerr := closer.Close(); cerr != nil {
 				return fmt.Errorf("views: pebble read %s: %w", blk.Key, cerr)
 			}

@@ -18,35 +18,65 @@ import (
 //
 // It returns 1 when it stored the block, 0 when it dropped it.
 //
-// Event times are the int64 at byte offset 8 of each block, little-endian
-// (Lua bytes 9 to 16). Lua numbers are doubles, which hold only 53 bits, so
-// the script never converts an event time to a number: it compares the
-// eight bytes from the most significant one down, the top byte with its sign
-// bit flipped (x+128 mod 256), which orders two's-complement values as
-// unsigned bytes. The new block is dropped when it is older, or when it is
-// byte for byte the stored one (nothing to do, and the TTL is left alone).
-// A different block with an equal event time replaces the stored one: the
-// later write wins, as the later event of a key wins in the features topic.
-// A stored value that is not a string, or too short to hold an event time,
-// is an error: the script never overwrites what it cannot compare.
+// The script follows Wins. Event times are the int64 at byte offset 8 of
+// each block, little-endian (Lua bytes 9 to 16), expiries the one at offset
+// 16 (bytes 17 to 24, 0 for never). Lua numbers are doubles, which hold only
+// 53 bits, so the script never converts them to numbers: cmp64 compares the
+// eight bytes from the most significant one down, the top byte with its
+// sign bit flipped (x+128 mod 256), which orders two's-complement values as
+// unsigned bytes. The new block is dropped when it loses, or when it is byte
+// for byte the stored one (nothing to do, and the TTL is left alone). Lua
+// compares strings with the locale's collation, so the last step of the tie
+// rule compares byte by byte. A stored value that is not a string, or too
+// short to hold an event time and an expiry, is an error: the script never
+// overwrites what it cannot compare.
 const writeLua = `
 local new = ARGV[1]
 local old = redis.pcall('GET', KEYS[1])
 if type(old) == 'table' and old.err then
   return redis.error_reply('OFSNOTBLOCK ' .. old.err)
 end
+-- cmp64 compares the int64 little-endian at Lua byte 'at' of a and b.
+local function cmp64(a, b, at)
+  local d = (string.byte(a, at + 7) + 128) % 256 - (string.byte(b, at + 7) + 128) % 256
+  local i = at + 6
+  while d == 0 and i >= at do
+    d = string.byte(a, i) - string.byte(b, i)
+    i = i - 1
+  end
+  return d
+end
 if old then
-  if #old < 16 then
+  if #old < 24 then
     return redis.error_reply('OFSNOTBLOCK stored value of ' .. #old .. ' bytes has no event time')
   end
   if old == new then
     return 0
   end
-  local d = (string.byte(new, 16) + 128) % 256 - (string.byte(old, 16) + 128) % 256
-  local i = 15
-  while d == 0 and i >= 9 do
-    d = string.byte(new, i) - string.byte(old, i)
-    i = i - 1
+  local d = cmp64(new, old, 9)
+  if d == 0 then
+    local never = string.rep('\0', 8)
+    local ne, oe = string.sub(new, 17, 24), string.sub(old, 17, 24)
+    if ne ~= oe then
+      if ne == never then
+        d = -1
+      elseif oe == never then
+        d = 1
+      else
+        d = cmp64(new, old, 17)
+      end
+    end
+  end
+  if d == 0 then
+    local n = math.min(#new, #old)
+    local i = 1
+    while d == 0 and i <= n do
+      d = string.byte(new, i) - string.byte(old, i)
+      i = i + 1
+    end
+    if d == 0 then
+      d = #new - #old
+    end
   end
   if d < 0 then
     return 0
@@ -159,8 +189,8 @@ func (r *Redis) Close() error {
 
 // Write stores blocks through the write script, RedisPipeline calls per
 // round trip. Per key, a block replaces the stored one when its event time
-// is later, or equal with different bytes (the later write wins ties); an
-// older or identical block is dropped. The key's TTL is set from the stored
+// is later, or equal and it wins the tie rule (Wins); a losing or
+// identical block is dropped. The key's TTL is set from the stored
 // block's TTL (none when 0).
 func (r *Redis) Write(ctx context.Context, blocks []Block) error {
 	if err := checkBlocks(blocks); err != nil {

@@ -185,16 +185,20 @@ func TestRedisKeyLayout(t *testing.T) {
 	}
 }
 
-// TestRedisEqualTimes: a different block with an equal event time replaces
-// the stored one (the later write wins); an identical one changes nothing.
+// TestRedisEqualTimes: of two blocks with an equal event time the greater
+// one stays, whichever comes last; an identical one changes nothing.
 func TestRedisEqualTimes(t *testing.T) {
 	s, _ := devRedis(t)
 	k := key("user", "1")
 	a, b := blk(k, 1, 500, 0x0a), blk(k, 1, 500, 0x0b)
-	for _, next := range []Block{a, b, a, a} {
+	for i, next := range []Block{a, b, a, a, b} {
 		mustWrite(t, s, next)
-		if got := readOne(t, s, k, 1); string(got) != string(next.Data) {
-			t.Fatalf("stored %x, want the last written %x", got, next.Data)
+		want := b
+		if i == 0 {
+			want = a
+		}
+		if got := readOne(t, s, k, 1); string(got) != string(want.Data) {
+			t.Fatalf("write %d: stored %x, want %x", i, got, want.Data)
 		}
 	}
 }

@@ -51,15 +51,18 @@ func DefaultScyllaReplication() map[string]string {
 // Each block is written USING TIMESTAMP its event time and TTL its TTL, so
 // the database itself keeps the latest block of every (entity key, feature
 // group), whatever the order of the writes. Two blocks with equal event
-// times are reconciled by the database's rule for cells of equal timestamp
-// (by TTL and then the greater value in Cassandra); identical blocks are
-// idempotent. EnsureTables must be called for an entity before its blocks
-// are written or read.
+// times are reconciled by the database's rule for cells of equal timestamp,
+// which is the tie rule of every store (Wins); identical blocks are
+// idempotent. An entity's table is ensured on first use when the store has
+// a ScyllaTables resolver (every process that reads or writes then creates
+// or checks it, race-free); without one, EnsureTables must be called for an
+// entity before its blocks are written or read.
 type Scylla struct {
 	session     *gocql.Session
 	keyspace    string
 	replication string
 	concurrency int
+	resolve     func(entity string) (Table, bool)
 
 	mu     sync.Mutex                        // serialises EnsureTables
 	tables atomic.Pointer[map[string]*table] // by entity; copied on write
@@ -98,6 +101,7 @@ type scyllaConfig struct {
 	timeout     time.Duration
 	concurrency int
 	logger      *slog.Logger
+	resolve     func(entity string) (Table, bool)
 	tweaks      []func(*gocql.ClusterConfig)
 }
 
@@ -128,6 +132,14 @@ func ScyllaTimeout(d time.Duration) ScyllaOption { return func(c *scyllaConfig) 
 // ScyllaConcurrency bounds the requests that one Read or Write has in
 // flight (default DefaultScyllaConcurrency).
 func ScyllaConcurrency(n int) ScyllaOption { return func(c *scyllaConfig) { c.concurrency = n } }
+
+// ScyllaTables makes the store ensure the table of an entity on its first
+// Read or Write (as EnsureTables does) with the definition that resolve
+// gives, typically from the registry; an entity resolve does not know is
+// ErrUnknownEntity. Concurrent first uses of one entity ensure it once.
+func ScyllaTables(resolve func(entity string) (Table, bool)) ScyllaOption {
+	return func(c *scyllaConfig) { c.resolve = resolve }
+}
 
 // ScyllaLogger receives the driver's log lines, as warnings (default: none).
 func ScyllaLogger(l *slog.Logger) ScyllaOption { return func(c *scyllaConfig) { c.logger = l } }
@@ -213,7 +225,8 @@ func OpenScylla(hosts []string, opts ...ScyllaOption) (*Scylla, error) {
 		// mended by the rotation's second half, without a restart.
 		return nil, fmt.Errorf("%w: scylla: connecting to %s: %w", ErrUnavailable, strings.Join(hosts, ","), err)
 	}
-	s := &Scylla{session: session, keyspace: c.keyspace, replication: replication, concurrency: c.concurrency}
+	s := &Scylla{session: session, keyspace: c.keyspace, replication: replication, concurrency: c.concurrency,
+		resolve: c.resolve}
 	s.tables.Store(&map[string]*table{})
 	return s, nil
 }
@@ -251,6 +264,11 @@ func (s *Scylla) EnsureTables(ctx context.Context, tables ...Table) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.ensureLocked(ctx, checked)
+}
+
+// ensureLocked is EnsureTables of checked tables, with s.mu held.
+func (s *Scylla) ensureLocked(ctx context.Context, checked []*table) error {
 	var n int
 	if err := s.session.Query(`SELECT count(*) FROM system_schema.keyspaces WHERE keyspace_name = ?`,
 		s.keyspace).WithContext(ctx).Scan(&n); err != nil {
@@ -289,6 +307,56 @@ func (s *Scylla) EnsureTables(ctx context.Context, tables ...Table) error {
 	}
 	s.tables.Store(&next)
 	return nil
+}
+
+// tablesFor returns the known tables, after ensuring (with the resolver)
+// those of the entities of keys that are not known yet.
+func (s *Scylla) tablesFor(ctx context.Context, n int, entity func(i int) string) (map[string]*table, error) {
+	tables := *s.tables.Load()
+	if s.resolve == nil {
+		return tables, nil
+	}
+	var missing []Table
+	for i := range n {
+		e := entity(i)
+		if _, ok := tables[e]; ok || slices.ContainsFunc(missing, func(t Table) bool { return t.Entity == e }) {
+			continue
+		}
+		t, ok := s.resolve(e)
+		if !ok {
+			continue // bind reports ErrUnknownEntity
+		}
+		missing = append(missing, t)
+	}
+	if len(missing) == 0 {
+		return tables, nil
+	}
+	if err := s.ensureMissing(ctx, missing); err != nil {
+		return nil, err
+	}
+	return *s.tables.Load(), nil
+}
+
+// ensureMissing ensures the tables that no other call ensured meanwhile:
+// concurrent first uses of an entity wait for one another, and only the
+// first queries the cluster.
+func (s *Scylla) ensureMissing(ctx context.Context, tables []Table) error {
+	checked := make([]*table, 0, len(tables))
+	for _, t := range tables {
+		tb, err := newTable(s.keyspace, t)
+		if err != nil {
+			return err
+		}
+		checked = append(checked, tb)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	known := *s.tables.Load()
+	checked = slices.DeleteFunc(checked, func(t *table) bool { return known[t.Entity] != nil })
+	if len(checked) == 0 {
+		return nil
+	}
+	return s.ensureLocked(ctx, checked)
 }
 
 // columns describes the columns of a table as "kind position name type",
@@ -401,7 +469,10 @@ func (s *Scylla) Write(ctx context.Context, blocks []Block) error {
 	if err := checkBlocks(blocks); err != nil {
 		return err
 	}
-	tables := *s.tables.Load()
+	tables, err := s.tablesFor(ctx, len(blocks), func(i int) string { return blocks[i].Key.Entity })
+	if err != nil {
+		return err
+	}
 	var (
 		parts []*partition
 		open  = map[string]*partition{} // by entity key, the last partition of each
@@ -409,7 +480,12 @@ func (s *Scylla) Write(ctx context.Context, blocks []Block) error {
 	)
 	for i := range blocks {
 		b := &blocks[i]
+		// Cassandra counts a cell's expiry from the current second, truncated:
+		// one second more keeps a block at least its TTL.
 		ttl := ttlSeconds(b.TTL)
+		if ttl > 0 {
+			ttl++
+		}
 		switch {
 		case b.EventTime == math.MinInt64:
 			return fmt.Errorf("%w: %s group %d: event time %d is not a valid CQL timestamp", ErrInvalidBlock, b.Key, b.Group, b.EventTime)
@@ -466,7 +542,10 @@ func (s *Scylla) Read(ctx context.Context, keys []Key, groups []uint32) ([][]byt
 	for j, g := range groups {
 		fgs[j] = int32(g) // group ids are stored as CQL int by reinterpretation
 	}
-	tables := *s.tables.Load()
+	tables, err := s.tablesFor(ctx, len(keys), func(i int) string { return keys[i].Entity })
+	if err != nil {
+		return nil, err
+	}
 	tbs := make([]*table, len(keys))
 	args := make([][]any, len(keys))
 	for i, k := range keys {
@@ -476,7 +555,7 @@ func (s *Scylla) Read(ctx context.Context, keys []Key, groups []uint32) ([][]byt
 		}
 		tbs[i], args[i] = tb, append(a, fgs)
 	}
-	err := s.each(ctx, len(keys), func(ctx context.Context, i int) error {
+	err = s.each(ctx, len(keys), func(ctx context.Context, i int) error {
 		sc := s.session.Query(tbs[i].query, args[i]...).WithContext(ctx).Idempotent(true).Iter().Scanner()
 		row := out[i*len(groups) : (i+1)*len(groups)]
 		for sc.Next() {
@@ -599,4 +678,16 @@ func (d driverLogger) Printf(format string, v ...any) {
 }
 func (d driverLogger) Println(v ...any) {
 	d.l.Warn(strings.TrimSpace(fmt.Sprintln(v...)), "component", "gocql")
+}
+
+// DropKeyspace drops the store's keyspace and everything in it: for tests
+// and for removing an old blue/green keyspace.
+func (s *Scylla) DropKeyspace(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.session.Query("DROP KEYSPACE IF EXISTS " + quote(s.keyspace)).WithContext(ctx).Exec(); err != nil {
+		return s.fail(ctx, "drop keyspace "+s.keyspace, err)
+	}
+	s.tables.Store(&map[string]*table{})
+	return nil
 }

@@ -1,7 +1,9 @@
 package views
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
@@ -55,8 +57,9 @@ type Store interface {
 	// Write stores blocks. Per (entity key, feature group) the block with the
 	// latest event time wins, whatever the order of the writes: a block older
 	// than the stored one is dropped. Writes are blind (no read on the
-	// client), idempotent and batched. Two different blocks with equal event
-	// times are resolved by each store's rule (see Redis and Scylla). On an
+	// client), idempotent and batched. Of two different blocks with equal
+	// event times the later expiry, then the greater bytes win (see Wins),
+	// so the result never depends on the order of the writes. On an
 	// error some blocks may have been stored; writing the whole batch again
 	// is safe.
 	Write(ctx context.Context, blocks []Block) error
@@ -67,6 +70,46 @@ type Store interface {
 	Read(ctx context.Context, keys []Key, groups []uint32) ([][]byte, error)
 	// Close releases the store's connections.
 	Close() error
+}
+
+// Wins reports whether block a (event time ta) replaces a stored block b
+// (event time tb), the one rule every store follows so that the stored
+// block never depends on the order of the writes:
+//
+//  1. the later event time wins;
+//  2. at equal event times, the block that expires beats one that never
+//     does, and of two that expire the later expiry (the header's, at
+//     codec.ExpiryOffset) wins;
+//  3. then the block whose bytes are greater, compared unsigned and
+//     lexicographically (a prefix is the smaller), wins.
+//
+// That is how Cassandra and ScyllaDB reconcile two cells of equal write
+// timestamp (USING TIMESTAMP is the event time, the cell's expiry follows
+// from USING TTL), measured in the conformance suite. A block does not
+// replace itself.
+func Wins(ta int64, a []byte, tb int64, b []byte) bool {
+	if ta != tb {
+		return ta > tb
+	}
+	if ea, eb := expiryOf(a), expiryOf(b); ea != eb {
+		switch {
+		case ea == codec.NeverExpires:
+			return false
+		case eb == codec.NeverExpires:
+			return true
+		}
+		return ea > eb
+	}
+	return bytes.Compare(a, b) > 0
+}
+
+// expiryOf is the expiry in a block's header, NeverExpires for a block too
+// short to hold one.
+func expiryOf(b []byte) int64 {
+	if len(b) < codec.ExpiryOffset+8 {
+		return codec.NeverExpires
+	}
+	return int64(binary.LittleEndian.Uint64(b[codec.ExpiryOffset:]))
 }
 
 // checkKey reports whether k can be stored at all.

@@ -145,6 +145,62 @@ func testStore(t *testing.T, s Store, minTime int64) {
 		}
 	})
 
+	t.Run("EqualTimeGreaterBytesWin", func(t *testing.T) {
+		// 0x80 is greater than 0x7f unsigned, smaller signed: the rule is
+		// unsigned. Both orders, in two writes and in one batch.
+		for i, sep := range []bool{true, false} {
+			for j, smallFirst := range []bool{true, false} {
+				k := key("user", fmt.Sprint(200+2*i+j))
+				small, big := blk(k, 1, 5000, 0x7f), blk(k, 1, 5000, 0x80)
+				first, second := big, small
+				if smallFirst {
+					first, second = small, big
+				}
+				if sep {
+					mustWrite(t, s, first)
+					mustWrite(t, s, second)
+				} else {
+					mustWrite(t, s, first, second)
+				}
+				if got := readOne(t, s, k, 1); !bytes.Equal(got, big.Data) {
+					t.Errorf("separate writes %v, small first %v: stored %x..., want the greater block", sep, smallFirst, got[len(got)-4:])
+				}
+			}
+		}
+	})
+
+	t.Run("EqualTimeLaterExpiryWins", func(t *testing.T) {
+		now := time.Now()
+		expiring := func(b Block, ttl time.Duration) Block {
+			binary.LittleEndian.PutUint64(b.Data[codec.ExpiryOffset:], uint64(now.Add(ttl).UnixMicro()))
+			b.TTL = ttl
+			return b
+		}
+		for i, tc := range []struct {
+			name        string
+			winner, los func(k Key) Block
+		}{
+			{"expiring beats never", func(k Key) Block { return expiring(blk(k, 1, 6000, 0x01), 2*time.Hour) },
+				func(k Key) Block { return blk(k, 1, 6000, 0x02) }},
+			{"later expiry beats greater bytes", func(k Key) Block { return expiring(blk(k, 1, 6000, 0x01), 2*time.Hour) },
+				func(k Key) Block { return expiring(blk(k, 1, 6000, 0x02), time.Hour) }},
+		} {
+			for j, winnerFirst := range []bool{true, false} {
+				k := key("user", fmt.Sprint(210+2*i+j))
+				w, l := tc.winner(k), tc.los(k)
+				first, second := l, w
+				if winnerFirst {
+					first, second = w, l
+				}
+				mustWrite(t, s, first)
+				mustWrite(t, s, second)
+				if got := readOne(t, s, k, 1); !bytes.Equal(got, w.Data) {
+					t.Errorf("%s, winner first %v: the other block stayed", tc.name, winnerFirst)
+				}
+			}
+		}
+	})
+
 	t.Run("EqualIsIdempotent", func(t *testing.T) {
 		k := key("user", "9")
 		b := blk(k, 3, 5000, 0x33)
@@ -288,6 +344,41 @@ func TestCheckBlock(t *testing.T) {
 	short := Block{Key: k, Data: testBlock(42, 64, 0)[:20], EventTime: 42}
 	if err := checkBlock(&short); !errors.Is(err, ErrInvalidBlock) || !errors.Is(err, codec.ErrTruncated) {
 		t.Errorf("short block: %v, want ErrInvalidBlock and codec.ErrTruncated", err)
+	}
+}
+
+func TestWins(t *testing.T) {
+	hdr := func(exp int64, tail string) []byte {
+		b := make([]byte, 24, 24+len(tail))
+		binary.LittleEndian.PutUint64(b[codec.ExpiryOffset:], uint64(exp))
+		return append(b, tail...)
+	}
+	tests := []struct {
+		name  string
+		ta    int64
+		a     []byte
+		tb    int64
+		b     []byte
+		aWins bool
+	}{
+		{"later", 2, hdr(0, "a"), 1, hdr(0, "b"), true},
+		{"earlier", 1, hdr(0, "b"), 2, hdr(0, "a"), false},
+		{"greater bytes", 1, hdr(0, "b"), 1, hdr(0, "a"), true},
+		{"smaller bytes", 1, hdr(0, "a"), 1, hdr(0, "b"), false},
+		{"unsigned", 1, hdr(0, "\x80"), 1, hdr(0, "\x7f"), true},
+		{"longer", 1, hdr(0, "ab"), 1, hdr(0, "a"), true},
+		{"prefix", 1, hdr(0, "a"), 1, hdr(0, "ab"), false},
+		{"itself", 1, hdr(0, "a"), 1, hdr(0, "a"), false},
+		{"expiring beats never", 1, hdr(5, "a"), 1, hdr(0, "b"), true},
+		{"never loses to expiring", 1, hdr(0, "b"), 1, hdr(5, "a"), false},
+		{"later expiry", 1, hdr(6, "a"), 1, hdr(5, "b"), true},
+		{"earlier expiry", 1, hdr(5, "b"), 1, hdr(6, "a"), false},
+		{"negative expiry", 1, hdr(1, "a"), 1, hdr(-1, "b"), true},
+	}
+	for _, tc := range tests {
+		if got := Wins(tc.ta, tc.a, tc.tb, tc.b); got != tc.aWins {
+			t.Errorf("%s: Wins = %v", tc.name, got)
+		}
 	}
 }
 

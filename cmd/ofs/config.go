@@ -35,6 +35,7 @@ type Config struct {
 	Cache   CacheConfig         `yaml:"cache"`
 	Log     LogConfig           `yaml:"log"`
 	Stores  connections.Configs `yaml:"stores"`
+	Persist PersistConfig       `yaml:"persist"`
 }
 
 // MetricsConfig says where Prometheus metrics (and health, pprof) are served.
@@ -132,6 +133,7 @@ func defaultConfig() Config {
 		Metrics: MetricsConfig{Addr: "127.0.0.1:9464"},
 		Cache:   CacheConfig{MemoryBytes: 256 << 20, DiskBytes: 4 << 30},
 		Log:     LogConfig{Level: "info", Format: "text"},
+		Persist: defaultPersistConfig(),
 	}
 }
 
@@ -162,6 +164,7 @@ func (c *Config) Validate() error {
 	if c.GRPC.MaxConnectionAge < 0 {
 		errs = append(errs, fmt.Errorf("grpc.max_connection_age is %s, want 0 (off) or more", c.GRPC.MaxConnectionAge))
 	}
+	errs = append(errs, c.Persist.validate()...)
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.Log.Level)); err != nil {
 		errs = append(errs, fmt.Errorf("log.level: %w", err))

@@ -114,23 +114,42 @@ func serve(ctx context.Context, rt *runtime) error {
 	}
 	defer consumer.Close()
 
+	lis, err := net.Listen("tcp", rt.cfg.GRPC.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", rt.cfg.GRPC.Addr, err)
+	}
+	peers, closePeers, err := newPeers(rt, lis.Addr(), cache)
+	if err != nil {
+		_ = lis.Close() // the error says more
+		return err
+	}
+	defer closePeers()
+	direct := func(id string) (feature.Reader, error) { return stores.ForStore(id) }
+	pc := rt.cfg.Persist
 	fsrv := feature.New(holder, readers, feature.WithLogger(rt.log.With("server", "feature")),
 		feature.WithRegisterer(rt.metrics),
-		feature.WithPersist(producer, rt.names, stores.ForStore, cache))
+		feature.WithRegistrySync(registrySync(rt.etcd, rt.cfg.EtcdRoot(), holder)),
+		feature.WithPersist(producer, rt.names, stores.ForStore, cache),
+		feature.WithPersistTimeouts(pc.Timeout, pc.StoreTimeout),
+		feature.WithIdempotencyKeys(pc.IdempotencyKeys, pc.IdempotencyTTL),
+		feature.WithPeers(peers, direct))
 
 	reg := registryserver.New(rt.names, holder, producer, rt.log.With("server", "registry"))
 	positioned := make(chan struct{})
 	grp.Go(func() error { return reg.Run(ctx, consumer, func() { close(positioned) }) })
 	following := make(chan struct{})
 	grp.Go(func() error {
-		return feature.FollowInvalidations(ctx, consumer, string(rt.names.Invalidations), cache,
+		return peers.Follow(ctx, consumer, string(rt.names.Invalidations), cache,
 			rt.log.With("server", "feature"), func() { close(following) })
 	})
+	joined := make(chan struct{})
+	grp.Go(func() error { return peers.Run(ctx, func() { close(joined) }) })
 
 	tokens := servers.Tokens{Readers: rt.cfg.Auth.ReaderTokens, Writers: rt.cfg.Auth.WriterTokens,
 		Writing: []string{
 			featurev1.FeatureService_Persist_FullMethodName,
 			registryv1.RegistryService_Apply_FullMethodName,
+			featurev1.PeerService_Invalidate_FullMethodName,
 		}}
 	gopts := append(servers.Metrics(rt.metrics), tokens.Options()...)
 	if rt.cfg.GRPC.TLS.Enabled() {
@@ -147,18 +166,17 @@ func serve(ctx context.Context, rt *runtime) error {
 	gs, health := servers.NewGRPC(rt.log, gopts...)
 	registryv1.RegisterRegistryServiceServer(gs, reg)
 	featurev1.RegisterFeatureServiceServer(gs, fsrv)
-	lis, err := net.Listen("tcp", rt.cfg.GRPC.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", rt.cfg.GRPC.Addr, err)
-	}
+	featurev1.RegisterPeerServiceServer(gs, peers)
 	grp.Go(func() error { return gs.Serve(lis) })
 	grp.Go(func() error {
 		select {
 		case <-positioned:
-			select {
-			case <-following:
-			case <-ctx.Done():
-				return ctx.Err()
+			for _, c := range []chan struct{}{following, joined} {
+				select {
+				case <-c:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
 			}
 			health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 			rt.ready.set("serve", true)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every service the tests need, on loopback: Kafka (KRaft), Redis, Cassandra, etcd.
+# Every service the tests need, on loopback: Kafka (KRaft), Redis, a Redis Cluster, Cassandra, etcd.
 #   deploy/dev/services.sh up|down|status [service...]
 # up installs what is missing and starts what is not running (a no-op for what
 # is); down stops only the processes these scripts started, by pid.
@@ -10,7 +10,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 here=$(dirname "${BASH_SOURCE[0]}")
 cmd=${1:-}
 shift || true
-all=(redis etcd kafka cassandra)
+all=(redis redis-cluster etcd kafka cassandra)
 svcs=("$@")
 ((${#svcs[@]})) || svcs=("${all[@]}")
 

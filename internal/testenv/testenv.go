@@ -31,10 +31,13 @@ import (
 
 // The environment keys, as written by deploy/dev/*.sh.
 const (
-	KafkaKey     = "OFS_KAFKA_BROKERS"
-	RedisKey     = "OFS_REDIS_ADDR"
-	CassandraKey = "OFS_CASSANDRA_HOSTS"
-	EtcdKey      = "OFS_ETCD_ENDPOINTS"
+	KafkaKey = "OFS_KAFKA_BROKERS"
+	RedisKey = "OFS_REDIS_ADDR"
+	// RedisClusterKey holds the seeds of a Redis Cluster of three masters
+	// (deploy/dev/redis-cluster.sh).
+	RedisClusterKey = "OFS_REDIS_CLUSTER_ADDRS"
+	CassandraKey    = "OFS_CASSANDRA_HOSTS"
+	EtcdKey         = "OFS_ETCD_ENDPOINTS"
 )
 
 // Kafka returns the bootstrap brokers of the dev Kafka cluster.
@@ -93,6 +96,10 @@ func randomHex(tb testing.TB, n int) string {
 
 // Redis returns the address of the dev Redis server.
 func Redis(tb testing.TB) string { return list(tb, RedisKey, "redis")[0] }
+
+// RedisCluster returns the seed addresses of the dev Redis Cluster, three
+// masters on loopback.
+func RedisCluster(tb testing.TB) []string { return list(tb, RedisClusterKey, "redis-cluster") }
 
 // Cassandra returns the CQL contact points of the dev Cassandra node. It
 // wants a password: CassandraUser and CassandraPassword.

@@ -3,6 +3,7 @@ package ingest
 import (
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/lovoo/goka"
 
@@ -19,7 +20,7 @@ func (p *Processor) dlqHeaders(src source, rej *events.Error) goka.Headers {
 	for k, v := range src.headers {
 		h[k] = v
 	}
-	h[topics.HeaderDLQReason] = []byte(rej.Reason)
+	h[topics.HeaderDLQReason] = []byte(truncate(rej.Reason, maxReasonBytes))
 	h[topics.HeaderDLQCode] = []byte(rej.Code)
 	h[topics.HeaderDLQTopic] = []byte(p.names.Features)
 	h[topics.HeaderDLQPartition] = []byte(strconv.Itoa(int(src.partition)))
@@ -31,21 +32,35 @@ func (p *Processor) dlqHeaders(src source, rej *events.Error) goka.Headers {
 	return h
 }
 
-// deadLetter sends a message rejected by the callback; goka commits it only
-// once the emit is acknowledged (and its deferred commit released).
-func (p *Processor) deadLetter(ctx goka.Context, src source, rej *events.Error) {
+// deadLetter sends a rejected message to the dead letters (from the
+// callback, or from the flusher for a block a store refused). The lane's
+// committer waits for the send, and sends it again while it fails: the
+// message's offset is committed only once its dead letter is acknowledged.
+func (p *Processor) deadLetter(src source, rej *events.Error) send {
 	p.count(src, rej)
-	ctx.Emit(p.names.DeadLetters, src.key, src.value, goka.WithCtxEmitHeaders(p.dlqHeaders(src, rej)))
-}
-
-// lateDeadLetter sends a message whose block a store refused, from the
-// flusher; the committer waits for the promise.
-func (p *Processor) lateDeadLetter(src source, rej *events.Error) *goka.Promise {
-	p.count(src, rej)
-	return p.out.EmitWithHeaders(string(p.names.DeadLetters), src.key, src.value, p.dlqHeaders(src, rej))
+	h := p.dlqHeaders(src, rej)
+	again := func() *goka.Promise {
+		return p.out.EmitWithHeaders(string(p.names.DeadLetters), src.key, src.value, h)
+	}
+	return send{what: "dead letter", pr: again(), again: again}
 }
 
 func (p *Processor) count(src source, rej *events.Error) {
 	p.metrics.rejected.WithLabelValues(string(rej.Code)).Inc()
 	p.log.Debug("event rejected", "partition", src.partition, "offset", src.offset, "code", rej.Code, "reason", rej.Reason)
+}
+
+// maxReasonBytes bounds the reason header: a dead letter is the event plus
+// a little, and must fit the dead-letter topic.
+const maxReasonBytes = 4 << 10
+
+// truncate cuts s to at most n bytes, at a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/lovoo/goka"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/ofstack/ofs/codec"
 	"github.com/ofstack/ofs/internal/events"
@@ -27,7 +26,9 @@ import (
 // the current batch, hands a full (or lingering) batch to its flusher, which
 // writes the blocks, and the committer releases the messages' deferred
 // commits in offset order once their batch is written and its dead letters
-// and invalidation are acknowledged.
+// and invalidations are acknowledged. A send that fails is sent again, with
+// backoff, until Kafka takes it: the partition waits meanwhile, and no
+// commit covers the message before it is acknowledged.
 //
 //	callback --batch--> flusher (store writes, retries) --flushed--> committer (commits)
 //
@@ -44,10 +45,6 @@ type lane struct {
 	// next is the offset after the last message committed; before the
 	// first commit, the offset of the first message (-1 before that).
 	next atomic.Int64
-
-	// The last registry sync of this lane (callback goroutine only).
-	syncedRev uint64
-	syncedAt  time.Time
 
 	mu     sync.Mutex // guards the fields below
 	cur    *batch
@@ -95,13 +92,22 @@ type batch struct {
 	blocks  []views.Block
 	dests   []dest // parallel to blocks
 	arena   []byte // the blocks' bytes
+	sends   []send // the dead letters of the callback
+}
+
+// send is a message the batch caused (a dead letter, an invalidation): its
+// promise, and how to send it again.
+type send struct {
+	what  string
+	pr    *goka.Promise
+	again func() *goka.Promise
 }
 
 // flushed is a written batch on its way to the committer.
 type flushed struct {
-	b        *batch
-	promises []*goka.Promise // dead letters and the invalidation
-	err      error           // ErrAbandoned: commit nothing
+	b     *batch
+	sends []send // the flush's dead letters and invalidations
+	err   error  // ErrAbandoned: commit nothing
 }
 
 func newLane(ctx context.Context, p *Processor, partition int32) *lane {
@@ -115,9 +121,10 @@ func newLane(ctx context.Context, p *Processor, partition int32) *lane {
 		free:      make(chan *batch, 8),
 	}
 	ln.next.Store(-1)
-	go ln.flushLoop()
-	go ln.commitLoop()
-	go ln.watch()
+	p.wg.Add(3)
+	go func() { defer p.wg.Done(); ln.flushLoop() }()
+	go func() { defer p.wg.Done(); ln.commitLoop() }()
+	go func() { defer p.wg.Done(); ln.watch() }()
 	return ln
 }
 
@@ -134,9 +141,9 @@ func (ln *lane) watch() {
 }
 
 // add decodes one message and adds it to the current batch. A message that
-// is not a valid event goes to the dead letters from the callback, and
-// commits in its turn.
-func (ln *lane) add(ctx goka.Context, src source, done func(error)) {
+// is not a valid event is sent to the dead letters from the callback, and
+// commits in its turn, once the dead letter is acknowledged.
+func (ln *lane) add(src source, done func(error)) {
 	if ln.next.Load() < 0 {
 		ln.next.Store(src.offset) // only this goroutine stores before the first commit
 	}
@@ -148,8 +155,9 @@ func (ln *lane) add(ctx goka.Context, src source, done func(error)) {
 		done(ErrAbandoned)
 		return
 	}
+	var dl send
 	if rej != nil {
-		ln.p.deadLetter(ctx, src, rej)
+		dl = ln.p.deadLetter(src, rej)
 	}
 	ttl := time.Duration(0)
 	if rej == nil && row.Expiry != codec.NeverExpires {
@@ -175,6 +183,9 @@ func (ln *lane) add(ctx goka.Context, src source, done func(error)) {
 		b.dests = append(b.dests, dest{store: st, entity: row.Entity, entry: len(b.entries)})
 	}
 	b.entries = append(b.entries, e)
+	if rej != nil {
+		b.sends = append(b.sends, dl)
+	}
 	switch {
 	case len(b.entries) >= ln.p.batchSize || len(b.arena) >= maxBatchBytes:
 		ln.handOff()
@@ -191,8 +202,12 @@ func (ln *lane) decode(src source) (events.Row, views.Store, *events.Error) {
 		Timestamp: src.timestamp, Key: src.key, CheckKey: true}
 	snap := ln.p.holder.Load()
 	row, out, err := ln.dec.Decode(snap, m, ln.scratch[:0])
-	if err != nil && ln.schemaMiss(err, snap) {
-		if newer := ln.syncRegistry(snap); newer != nil {
+	if err != nil && ln.p.schemaMiss(err, src.timestamp) {
+		newer, stopped := ln.syncRegistry(snap, src.timestamp)
+		if stopped {
+			return events.Row{}, nil, errStopped
+		}
+		if newer != nil {
 			snap = newer
 			row, out, err = ln.dec.Decode(snap, m, ln.scratch[:0])
 		}
@@ -229,42 +244,33 @@ func (ln *lane) decode(src source) (events.Row, views.Store, *events.Error) {
 	}
 }
 
+// syncRegistry syncs the registry for an event produced at t, waiting with
+// backoff while the registry cannot be read: an event is not rejected for a
+// group it may name validly. stopped when the partition stopped first.
+func (ln *lane) syncRegistry(snap *schema.Snapshot, t time.Time) (newer *schema.Snapshot, stopped bool) {
+	backoff := ln.p.backoff
+	for {
+		newer, err := ln.p.syncRegistry(ln.ctx, snap, t)
+		if err == nil {
+			return newer, false
+		}
+		ln.p.metrics.retries.Inc()
+		ln.p.log.Warn("registry cannot be read to decide an event; retrying", "partition", ln.partition, "err", err,
+			"backoff", backoff)
+		tm := time.NewTimer(backoff)
+		select {
+		case <-tm.C:
+		case <-ln.ctx.Done():
+			tm.Stop()
+			return nil, true
+		}
+		backoff = min(2*backoff, ln.p.maxBackoff)
+	}
+}
+
 // errStopped marks a message whose partition stopped while it waited for
 // its store to open; it is given up uncommitted.
 var errStopped = &events.Error{Code: "stopped"}
-
-// schemaMiss reports whether err may be the held registry lagging behind.
-func (ln *lane) schemaMiss(err error, snap *schema.Snapshot) bool {
-	var rej *events.Error
-	if ln.p.sync == nil || !errors.As(err, &rej) {
-		return false
-	}
-	switch rej.Code {
-	case events.CodeUnknownEntity, events.CodeUnknownGroup, events.CodeWrongEntity, events.CodeUnknownFeature,
-		events.CodeUnknownVersion, events.CodeWrongValueCount:
-	default:
-		return false
-	}
-	// Once a second at most, unless the held registry moved since.
-	return snap.Revision() != ln.syncedRev || ln.p.now().Sub(ln.syncedAt) >= time.Second
-}
-
-func (ln *lane) syncRegistry(snap *schema.Snapshot) *schema.Snapshot {
-	ctx, cancel := context.WithTimeout(ln.ctx, 5*time.Second)
-	defer cancel()
-	newer, err := ln.p.sync(ctx)
-	ln.syncedAt = ln.p.now()
-	if err != nil {
-		ln.p.log.Warn("registry sync failed; deciding with the held registry", "revision", snap.Revision(), "err", err)
-		ln.syncedRev = snap.Revision()
-		return nil
-	}
-	ln.syncedRev = newer.Revision()
-	if newer.Revision() <= snap.Revision() {
-		return nil
-	}
-	return newer
-}
 
 // current returns the batch being filled (locked).
 func (ln *lane) current() *batch {
@@ -330,9 +336,12 @@ func (ln *lane) commitLoop() {
 	var failed error
 	for f := range ln.commits {
 		err := f.err
-		for _, pr := range f.promises {
-			if e := wait(pr); e != nil && err == nil {
-				err = fmt.Errorf("ingest: partition %d: emit: %w", ln.partition, e)
+		for _, sends := range [][]send{f.b.sends, f.sends} {
+			for _, s := range sends {
+				if err != nil {
+					break
+				}
+				err = ln.settle(s)
 			}
 		}
 		if err == nil && failed != nil {
@@ -358,9 +367,34 @@ func (ln *lane) commitLoop() {
 	}
 }
 
-func wait(pr *goka.Promise) error {
+// settle waits until Kafka acknowledged s, sending it again with backoff
+// while it fails; ErrAbandoned when the partition stopped and the drain
+// timeout passed first.
+func (ln *lane) settle(s send) error {
+	err := wait(ln.ctx, s.pr)
+	if err == nil {
+		return nil
+	}
+	first := err
+	return ln.retry("send "+s.what, func(ctx context.Context) error {
+		if first != nil {
+			err, first = first, nil
+			return err
+		}
+		return wait(ctx, s.again())
+	})
+}
+
+// wait waits for pr; once ctx is done, only as long as pr takes to answer
+// on its own (the producer's retries are bounded).
+func wait(ctx context.Context, pr *goka.Promise) error {
 	ch := make(chan error, 1)
 	pr.Then(func(err error) { ch <- err })
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+	}
 	return <-ch
 }
 
@@ -368,7 +402,8 @@ func (ln *lane) recycle(b *batch) {
 	clear(b.entries) // drop the references to messages and closures
 	clear(b.blocks)
 	clear(b.dests)
-	b.entries, b.blocks, b.dests, b.arena = b.entries[:0], b.blocks[:0], b.dests[:0], b.arena[:0]
+	clear(b.sends)
+	b.entries, b.blocks, b.dests, b.arena, b.sends = b.entries[:0], b.blocks[:0], b.dests[:0], b.arena[:0], b.sends[:0]
 	if cap(b.arena) > 2*maxBatchBytes {
 		b.arena = nil
 	}
@@ -384,8 +419,8 @@ type rejection struct {
 	err   error
 }
 
-// flush writes the blocks of f's batch and emits its dead letters and its
-// invalidation; it returns ErrAbandoned when the partition stopped first.
+// flush writes the blocks of f's batch and sends its dead letters and its
+// invalidations; it returns ErrAbandoned when the partition stopped first.
 func (ln *lane) flush(f *flushed) error {
 	b := f.b
 	if len(b.blocks) == 0 {
@@ -401,25 +436,27 @@ func (ln *lane) flush(f *flushed) error {
 		refused[r.block] = true
 		src := b.entries[b.dests[r.block].entry].src
 		rej := &events.Error{Code: CodeStoreRejected, Reason: "the store refused the block: " + r.err.Error()}
-		f.promises = append(f.promises, ln.p.lateDeadLetter(src, rej))
+		f.sends = append(f.sends, ln.p.deadLetter(src, rej))
 	}
-	inv := &featurev1.Invalidation{Keys: make([]*featurev1.InvalidatedKey, 0, len(b.blocks)-len(rejected))}
+	keys := make([]*featurev1.InvalidatedKey, 0, len(b.blocks)-len(rejected))
 	for i := range b.blocks {
 		if refused[i] {
 			continue
 		}
 		blk := &b.blocks[i]
-		inv.Keys = append(inv.Keys, &featurev1.InvalidatedKey{Entity: blk.Key.Entity, KeyValues: blk.Key.Values,
+		keys = append(keys, &featurev1.InvalidatedKey{Entity: blk.Key.Entity, KeyValues: blk.Key.Values,
 			FeatureGroupIds: []uint32{blk.Group}})
 	}
-	ln.p.metrics.written.Add(float64(len(inv.Keys)))
+	ln.p.metrics.written.Add(float64(len(keys)))
 	ln.p.metrics.flushSeconds.Observe(time.Since(start).Seconds())
-	if len(inv.Keys) > 0 {
-		v, err := proto.Marshal(inv)
-		if err != nil {
-			return fmt.Errorf("ingest: marshal invalidation: %w", err)
-		}
-		f.promises = append(f.promises, ln.p.out.Emit(string(ln.p.names.Invalidations), strconv.Itoa(int(ln.partition)), v))
+	msgs, err := topics.Invalidations(keys)
+	if err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	topic, key := string(ln.p.names.Invalidations), strconv.Itoa(int(ln.partition))
+	for _, v := range msgs {
+		again := func() *goka.Promise { return ln.p.out.Emit(topic, key, v) }
+		f.sends = append(f.sends, send{what: "invalidation", pr: again(), again: again})
 	}
 	return nil
 }
@@ -523,7 +560,7 @@ func (ln *lane) writeIsolating(st views.Store, blocks []views.Block, idx []int, 
 
 // retry runs op until it succeeds or fails for good, waiting with backoff
 // while it fails for a reason that may pass (a store that cannot be
-// reached). Once the partition stops, op has until the drain timeout; then
+// reached, a Kafka send that failed). Once the partition stops, op has until the drain timeout; then
 // retry gives ErrAbandoned.
 func (ln *lane) retry(what string, op func(context.Context) error) error {
 	backoff := ln.p.backoff
@@ -532,7 +569,7 @@ func (ln *lane) retry(what string, op func(context.Context) error) error {
 		err := op(ctx)
 		if err == nil {
 			if attempt > 1 {
-				ln.p.log.Info("store is back", "partition", ln.partition, "op", what, "attempts", attempt)
+				ln.p.log.Info("retried operation succeeded", "partition", ln.partition, "op", what, "attempts", attempt)
 			}
 			return nil
 		}
@@ -543,7 +580,7 @@ func (ln *lane) retry(what string, op func(context.Context) error) error {
 			return ErrAbandoned
 		}
 		ln.p.metrics.retries.Inc()
-		ln.p.log.Warn("store failed; retrying", "partition", ln.partition, "op", what, "attempt", attempt,
+		ln.p.log.Warn("failed; retrying", "partition", ln.partition, "op", what, "attempt", attempt,
 			"backoff", backoff, "err", err)
 		t := time.NewTimer(backoff)
 		select {

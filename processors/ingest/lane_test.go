@@ -29,18 +29,25 @@ type emitted struct {
 	headers    goka.Headers
 }
 
-// outbox is a goka.Producer and a goka.Context's Emit that record messages
-// and acknowledge them at once.
+// outbox is a goka.Producer that records messages and acknowledges them at
+// once, or refuses the first refuse sends to a topic of refuseTopic.
 type outbox struct {
-	mu  sync.Mutex
-	out []emitted
+	mu          sync.Mutex
+	out         []emitted
+	refuseTopic string
+	refuse      int
+	refused     int
 }
 
 func (o *outbox) EmitWithHeaders(topic, key string, value []byte, h goka.Headers) *goka.Promise {
 	o.mu.Lock()
-	o.out = append(o.out, emitted{topic, key, value, h})
-	o.mu.Unlock()
+	defer o.mu.Unlock()
 	_, finish := goka.NewPromiseWithFinisher()
+	if topic == o.refuseTopic && o.refused < o.refuse {
+		o.refused++
+		return finish(nil, errors.New("kafka: refused"))
+	}
+	o.out = append(o.out, emitted{topic, key, value, h})
 	return finish(&sarama.ProducerMessage{}, nil)
 }
 
@@ -60,24 +67,6 @@ func (o *outbox) messages(topic string) []emitted {
 		}
 	}
 	return out
-}
-
-// cbCtx is the part of goka.Context that the lane uses: Emit. The other
-// methods are the nil interface's, and panic if called.
-type cbCtx struct {
-	gokaContext
-	o *outbox
-}
-
-// gokaContext names goka.Context for embedding: its own name would clash
-// with its method Context.
-type gokaContext = goka.Context
-
-func (c cbCtx) Emit(topic goka.Stream, key string, value any, _ ...goka.ContextOption) {
-	v, _ := value.([]byte)
-	c.o.mu.Lock()
-	c.o.out = append(c.o.out, emitted{topic: string(topic), key: key, value: v})
-	c.o.mu.Unlock()
 }
 
 // commits records the order and outcome of deferred commits.
@@ -144,7 +133,7 @@ func newLaneEnvResolver(t *testing.T, resolve StoreResolver, opts ...Option) *la
 
 func (e *laneEnv) add(offset int64, key string, value []byte, done func(error)) {
 	src := source{key: key, value: value, partition: 3, offset: offset, timestamp: now}
-	e.ln.add(cbCtx{o: e.out}, src, done)
+	e.ln.add(src, done)
 }
 
 func good(id int) (string, []byte) {
@@ -323,5 +312,59 @@ func TestResolverRefusalDeadLetters(t *testing.T) {
 	dl := e.out.messages(string(e.p.names.DeadLetters))
 	if c.errs[0] != nil || len(dl) != 1 || dl[0].key != k {
 		t.Fatalf("commit %v, dead letters %+v: want the event dead-lettered and committed", c.errs[0], dl)
+	}
+}
+
+// TestRefusedDeadLetterHoldsTheCommit: a dead letter that Kafka refuses is
+// sent again until it is taken; neither its message nor any later one
+// commits before that, and nothing is skipped.
+func TestRefusedDeadLetterHoldsTheCommit(t *testing.T) {
+	store := newRecorder()
+	e := newLaneEnv(t, store, WithBatchSize(1))
+	e.out.refuseTopic, e.out.refuse = string(e.p.names.DeadLetters), 5
+	c := newCommits(3)
+	k, v := good(1)
+	e.add(0, k, v, c.done(0))
+	e.add(1, "junk", []byte("{"), c.done(1))
+	k, v = good(2)
+	e.add(2, k, v, c.done(2))
+	<-c.all
+	if got := c.snapshot(); fmt.Sprint(got) != "[0 1 2]" {
+		t.Fatalf("commit order %v, want [0 1 2]", got)
+	}
+	for i, err := range c.errs {
+		if err != nil {
+			t.Fatalf("commit %d: %v", i, err)
+		}
+	}
+	if dl := e.out.messages(string(e.p.names.DeadLetters)); len(dl) != 1 || dl[0].key != "junk" {
+		t.Fatalf("dead letters %+v, want the junk one once it was taken", dl)
+	}
+	if e.out.refused != 5 {
+		t.Fatalf("%d sends refused, want 5 (then one taken)", e.out.refused)
+	}
+	if store.len() != 2 {
+		t.Fatalf("%d blocks stored, want 2", store.len())
+	}
+}
+
+// TestRefusedDeadLetterOfAStoppedPartition: when the partition stops while
+// Kafka still refuses the dead letter, the message and every later one are
+// given up uncommitted, for the next owner to process again.
+func TestRefusedDeadLetterOfAStoppedPartition(t *testing.T) {
+	store := newRecorder()
+	e := newLaneEnv(t, store, WithBatchSize(1), WithDrainTimeout(20*time.Millisecond))
+	e.out.refuseTopic, e.out.refuse = string(e.p.names.DeadLetters), 1<<30
+	c := newCommits(2)
+	e.add(0, "junk", []byte("{"), c.done(0))
+	k, v := good(2)
+	e.add(1, k, v, c.done(1))
+	time.Sleep(20 * time.Millisecond)
+	e.cancel()
+	<-c.all
+	for i := range 2 {
+		if !errors.Is(c.errs[i], ErrAbandoned) {
+			t.Fatalf("commit %d: %v, want ErrAbandoned", i, c.errs[i])
+		}
 	}
 }

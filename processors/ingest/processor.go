@@ -72,7 +72,7 @@ func ByConnection(stores map[string]views.Store) StoreResolver {
 	return func(s *schema.Store) (views.Store, error) {
 		st, ok := stores[s.Connection]
 		if !ok {
-			return nil, fmt.Errorf("no connection %q is configured for store %q (%v)", s.Connection, s.ID, s.Kind)
+			return nil, fmt.Errorf("%w: connection %q is not configured for store %q (%v)", ErrNoConnection, s.Connection, s.ID, s.Kind)
 		}
 		return st, nil
 	}
@@ -112,10 +112,15 @@ type Processor struct {
 
 	mu      sync.Mutex
 	lanes   map[int32]*lane
-	stores  map[storeKey]resolved // the resolutions that failed
+	stores  map[storeKey]*failure // the resolutions that failed for good, until retryAt
 	ensured map[ensuredKey]bool
 
-	ready chan struct{}
+	syncMu    sync.Mutex // serializes registry syncs, and guards syncStart
+	syncStart time.Time  // when the last successful sync began
+
+	ready     chan struct{}
+	readyOnce sync.Once
+	wg        sync.WaitGroup // the lanes' goroutines
 }
 
 type storeKey struct {
@@ -123,10 +128,25 @@ type storeKey struct {
 	kind           schema.StoreKind
 }
 
-type resolved struct {
-	store views.Store
-	err   error
+// failure is a resolution that failed for good; it is asked again once
+// retryAt passes, the wait doubling up to maxResolveBackoff.
+type failure struct {
+	err     error
+	retryAt time.Time
+	wait    time.Duration
 }
+
+// How long a store that could not be opened for good is not asked again.
+const (
+	firstResolveBackoff = time.Second
+	maxResolveBackoff   = time.Minute
+)
+
+// ErrNoConnection is wrapped by a StoreResolver's error when the store has
+// no connection at all (a configuration that lacks it): its events are
+// dead-lettered as no_store. Any other resolver error but a bad option
+// (views.ErrInvalidOption) is taken as passing, and the partition waits.
+var ErrNoConnection = errors.New("ingest: no connection for the store")
 
 type ensuredKey struct {
 	store  views.Store
@@ -178,9 +198,13 @@ func WithDecoderOptions(opts ...events.Option) Option {
 // WithRegistrySync sets a function that returns a snapshot at least as new
 // as the registry's latest state. Before an event is rejected for naming an
 // entity, group, feature or version that the held snapshot lacks, the
-// processor calls it (at most once a second per partition) and decodes the
-// event again if the registry moved on: an event produced right after the
-// `ofs apply` that made its group is not lost to a watch that lags.
+// processor calls it and decodes the event again if the registry moved on:
+// an event produced right after the `ofs apply` that made its group is not
+// lost to a watch that lags. The call is saved only for an event older (by
+// its Kafka timestamp, less syncSkew for clocks that differ) than the start
+// of the last sync, which therefore saw every group the event could name: a
+// backlog of bad events costs no syncs, and no rate limit can reject a
+// valid one.
 func WithRegistrySync(f func(context.Context) (*schema.Snapshot, error)) Option {
 	return func(p *Processor) { p.sync = f }
 }
@@ -214,7 +238,7 @@ func New(brokers []string, names topics.Names, holder *schema.Holder, stores Sto
 		reg:          prometheus.NewRegistry(),
 		now:          time.Now,
 		lanes:        map[int32]*lane{},
-		stores:       map[storeKey]resolved{},
+		stores:       map[storeKey]*failure{},
 		ensured:      map[ensuredKey]bool{},
 		ready:        make(chan struct{}),
 	}
@@ -237,7 +261,7 @@ func New(brokers []string, names topics.Names, holder *schema.Holder, stores Sto
 		p.saramaC = topics.SaramaConfig(string(names.IngestGroup))
 	}
 	if p.producer == nil {
-		p.producer = goka.ProducerBuilderWithConfig(p.saramaC)
+		p.producer = goka.ProducerBuilderWithConfig(topics.OutputConfig(p.saramaC))
 	}
 	m, err := newMetrics(p.reg)
 	if err != nil {
@@ -263,9 +287,11 @@ func (p *Processor) Group() *goka.GroupGraph {
 // Ready is closed once the processor consumes its partitions.
 func (p *Processor) Ready() <-chan struct{} { return p.ready }
 
-// Run runs the processor until ctx is done or it fails. When it stops, each
-// partition writes what it holds (within the drain timeout) before its
-// offsets are committed.
+// Run runs the processor until ctx is done. When it stops, each partition
+// writes what it holds (within the drain timeout) before its offsets are
+// committed. A goka processor that ends on its own (Kafka unreachable) is
+// built again with backoff (topics.Restart): the partitions resume from
+// their committed offsets, and the events after them are processed again.
 func (p *Processor) Run(ctx context.Context) error {
 	out, err := p.producer(p.brokers, string(p.names.IngestGroup)+"-out", goka.DefaultHasher())
 	if err != nil {
@@ -278,6 +304,13 @@ func (p *Processor) Run(ctx context.Context) error {
 			p.log.Warn("closing the ingest producer", "err", err)
 		}
 	}()
+	err = topics.Restart(ctx, p.log, string(p.names.IngestGroup), p.runOnce)
+	p.wg.Wait() // the lanes of every run: the producer is closed after them
+	return err
+}
+
+// runOnce runs one goka processor until ctx is done or it ends.
+func (p *Processor) runOnce(ctx context.Context) error {
 	opts := append([]goka.ProcessorOption{
 		goka.WithTopicManagerBuilder(topics.TopicManager(p.saramaC)),
 		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(p.saramaC)),
@@ -298,7 +331,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	if err := proc.WaitForReadyContext(ctx); err != nil {
 		return errors.Join(err, <-errc)
 	}
-	close(p.ready)
+	p.readyOnce.Do(func() { close(p.ready) })
 	return <-errc
 }
 
@@ -310,7 +343,7 @@ func (p *Processor) process(ctx goka.Context, msg any) {
 	value, _ := msg.([]byte)
 	src := source{key: ctx.Key(), value: value, headers: ctx.Headers(), partition: ctx.Partition(),
 		offset: ctx.Offset(), timestamp: ctx.Timestamp()}
-	ln.add(ctx, src, done)
+	ln.add(src, done)
 }
 
 // lane returns the batching state of ctx's partition, made anew for each
@@ -328,40 +361,114 @@ func (p *Processor) lane(ctx goka.Context) *lane {
 }
 
 // storeOf returns the online store of group g. A store that cannot be
-// reached yet (the resolver's error wraps views.ErrUnavailable) gives a
-// plain error, for the caller to retry; any other failure is final for the
-// registry store and connection, and rejects the event.
+// opened for a reason that may pass gives a plain error, for the caller to
+// retry: the partition waits. A store without a connection
+// (ErrNoConnection, views.ErrInvalidOption) rejects the event as no_store;
+// that failure is remembered for a while (a second, doubling up to a
+// minute), then the resolver is asked again.
 func (p *Processor) storeOf(snap *schema.Snapshot, g *schema.FeatureGroup) (views.Store, *events.Error, error) {
 	s, ok := snap.Store(g.Store)
 	if !ok {
 		return nil, &events.Error{Code: CodeNoStore, Reason: fmt.Sprintf("feature group %q writes to store %q, which is not in the registry", g.Name, g.Store)}, nil
 	}
-	// Only failures are remembered: the resolver is asked every time, so
-	// that a connection switched to another target (a blue/green replay) is
+	// The resolver is asked every time it has not just failed, so that a
+	// connection switched to another target (a blue/green replay) is
 	// followed at once.
 	k := storeKey{s.ID, s.Connection, s.Kind}
+	now := p.now()
 	p.mu.Lock()
-	r, failed := p.stores[k]
+	f := p.stores[k]
 	p.mu.Unlock()
-	if !failed {
-		st, err := p.resolve(s)
-		if err == nil && st == nil {
-			err = errors.New("the resolver gave no store")
-		}
-		if errors.Is(err, views.ErrUnavailable) {
-			return nil, nil, fmt.Errorf("store %q (connection %q): %w", s.ID, s.Connection, err)
-		}
-		if err == nil {
-			return st, nil, nil
-		}
-		r = resolved{st, err}
-		p.mu.Lock()
-		p.stores[k] = r
-		p.mu.Unlock()
-		p.log.Error("no online store for a registry store; its events go to the dead letters", "store", s.ID,
-			"connection", s.Connection, "err", err)
+	if f != nil && now.Before(f.retryAt) {
+		return nil, noStore(g, f.err), nil
 	}
-	return nil, &events.Error{Code: CodeNoStore, Reason: fmt.Sprintf("feature group %q writes to store %q: %v", g.Name, g.Store, r.err)}, nil
+	st, err := p.resolve(s)
+	if err == nil && st == nil {
+		err = errors.New("the resolver gave no store")
+	}
+	switch {
+	case err == nil:
+		if f != nil {
+			p.mu.Lock()
+			delete(p.stores, k)
+			p.mu.Unlock()
+			p.log.Info("online store opened", "store", s.ID, "connection", s.Connection)
+		}
+		return st, nil, nil
+	case !errors.Is(err, ErrNoConnection) && !errors.Is(err, views.ErrInvalidOption):
+		return nil, nil, fmt.Errorf("store %q (connection %q): %w", s.ID, s.Connection, err)
+	}
+	wait := firstResolveBackoff
+	if f != nil {
+		wait = min(2*f.wait, maxResolveBackoff)
+	}
+	p.mu.Lock()
+	p.stores[k] = &failure{err: err, retryAt: now.Add(wait), wait: wait}
+	p.mu.Unlock()
+	p.log.Error("no online store for a registry store; its events go to the dead letters", "store", s.ID,
+		"connection", s.Connection, "err", err, "asked_again_in", wait)
+	return nil, noStore(g, err), nil
+}
+
+func noStore(g *schema.FeatureGroup, err error) *events.Error {
+	return &events.Error{Code: CodeNoStore, Reason: fmt.Sprintf("feature group %q writes to store %q: %v", g.Name, g.Store, err)}
+}
+
+// syncSkew is how far the clock of an event's producer may be behind this
+// processor's without an event being judged against a registry sync that
+// began before the event was produced.
+const syncSkew = 30 * time.Second
+
+// schemaMiss reports whether err may be the held registry lagging behind
+// an event produced at t.
+func (p *Processor) schemaMiss(err error, t time.Time) bool {
+	var rej *events.Error
+	if p.sync == nil || !errors.As(err, &rej) {
+		return false
+	}
+	switch rej.Code {
+	case events.CodeUnknownEntity, events.CodeUnknownGroup, events.CodeWrongEntity, events.CodeUnknownFeature,
+		events.CodeUnknownVersion, events.CodeWrongValueCount:
+	default:
+		return false
+	}
+	return p.needsSync(t)
+}
+
+// needsSync reports whether the last registry sync began before an event
+// produced at t (give or take syncSkew): only then may a sync know more.
+func (p *Processor) needsSync(t time.Time) bool {
+	p.syncMu.Lock()
+	defer p.syncMu.Unlock()
+	return t.IsZero() || p.syncStart.IsZero() || !t.Add(syncSkew).Before(p.syncStart)
+}
+
+// syncRegistry syncs the registry for an event produced at t, and returns
+// the newer snapshot, or nil when there is none; an error when the registry
+// could not be read (the caller waits and tries again: the event may be
+// valid). Syncs are one at a time: partitions that miss at once share one.
+func (p *Processor) syncRegistry(ctx context.Context, snap *schema.Snapshot, t time.Time) (*schema.Snapshot, error) {
+	p.syncMu.Lock()
+	defer p.syncMu.Unlock()
+	if !t.IsZero() && !p.syncStart.IsZero() && t.Add(syncSkew).Before(p.syncStart) {
+		// Another partition synced meanwhile.
+		if held := p.holder.Load(); held.Revision() > snap.Revision() {
+			return held, nil
+		}
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	start := p.now()
+	newer, err := p.sync(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ingest: registry sync: %w", err)
+	}
+	p.syncStart = start
+	if newer.Revision() <= snap.Revision() {
+		return nil, nil
+	}
+	return newer, nil
 }
 
 // ensure creates the tables of entity e in store st once per process, for

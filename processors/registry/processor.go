@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -53,7 +54,8 @@ type Processor struct {
 	mu    sync.Mutex // guards cache
 	cache *schema.Registry
 
-	ready chan struct{}
+	ready     chan struct{}
+	readyOnce sync.Once
 }
 
 // Option configures a Processor.
@@ -88,6 +90,13 @@ func New(brokers []string, names topics.Names, pub Publisher, opts ...Option) (*
 	for _, o := range opts {
 		o(p)
 	}
+	if p.saramaC == nil {
+		return nil, errors.New("registry: nil Kafka configuration")
+	}
+	// The table holds the whole registry in one message.
+	c := *p.saramaC
+	c.Producer.MaxMessageBytes = max(c.Producer.MaxMessageBytes, topics.MaxRegistryBytes)
+	p.saramaC = &c
 	return p, nil
 }
 
@@ -104,8 +113,16 @@ func (p *Processor) Group() *goka.GroupGraph {
 // the recovered state.
 func (p *Processor) Ready() <-chan struct{} { return p.ready }
 
-// Run runs the processor until ctx is done or it fails.
+// Run runs the processor until ctx is done. A goka processor that ends on
+// its own (Kafka unreachable) is built again with backoff
+// (topics.Restart): it recovers its table and resumes from the committed
+// offset.
 func (p *Processor) Run(ctx context.Context) error {
+	return topics.Restart(ctx, p.log, string(p.names.RegistryGroup), p.runOnce)
+}
+
+// runOnce runs one goka processor until ctx is done or it ends.
+func (p *Processor) runOnce(ctx context.Context) error {
 	opts := append([]goka.ProcessorOption{
 		goka.WithTopicManagerBuilder(topics.TopicManager(p.saramaC)),
 		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(p.saramaC)),
@@ -130,7 +147,7 @@ func (p *Processor) Run(ctx context.Context) error {
 	if err := p.publishRecovered(ctx, proc); err != nil {
 		return errors.Join(err, <-errc)
 	}
-	close(p.ready)
+	p.readyOnce.Do(func() { close(p.ready) })
 	return <-errc
 }
 
@@ -188,20 +205,32 @@ func (p *Processor) publish(ctx context.Context, r *schema.Registry) error {
 	}
 }
 
-// process decides one command.
+// process decides one command. Its offset is committed only once the new
+// state is published to etcd, written to the table and its outcome
+// acknowledged: while etcd is down the partition waits, and if the
+// partition stops first, the command stays uncommitted and the next owner
+// applies it (a command redelivered after its table write is answered from
+// the table's memory of recent outcomes).
 func (p *Processor) process(ctx goka.Context, msg any) {
+	// A deferred commit given an error fails the message: goka then marks
+	// nothing, whether or not the partition is still running (ctx.Fail on a
+	// partition that stopped would only record the error, and goka would
+	// mark the offset).
+	done := ctx.DeferCommit()
+	var failed error
+	defer func() { done(failed) }()
 	raw, _ := msg.([]byte)
 	var cmd registryv1.Command
 	if err := proto.Unmarshal(raw, &cmd); err != nil {
 		// Nothing to apply and no request id to answer: the outcome goes
 		// out under the message key so that the author can still find it.
 		p.log.Warn("undecodable registry command", "offset", ctx.Offset(), "err", err)
-		ctx.Emit(p.names.RegistryResults, ctx.Key(), p.marshalOutcome(ctx,
+		p.answer(ctx, ctx.Key(), p.marshalOutcome(ctx,
 			rejected("", registryv1.RejectCode_REJECT_CODE_INVALID_ARGUMENT, "command does not decode: "+err.Error())))
 		return
 	}
 	if ctx.Key() != Key {
-		ctx.Emit(p.names.RegistryResults, cmd.GetRequestId(), p.marshalOutcome(ctx,
+		p.answer(ctx, cmd.GetRequestId(), p.marshalOutcome(ctx,
 			rejected(cmd.GetRequestId(), registryv1.RejectCode_REJECT_CODE_INVALID_ARGUMENT,
 				fmt.Sprintf("%v: message key %q", ErrWrongKey, ctx.Key()))))
 		return
@@ -210,7 +239,7 @@ func (p *Processor) process(ctx goka.Context, msg any) {
 	table, _ := ctx.Value().(*registryv1.RegistryTable)
 	if out := redelivered(table, ctx.Offset()); out != nil {
 		p.log.Info("command delivered again; answering as before", "offset", ctx.Offset(), "request", cmd.GetRequestId())
-		ctx.Emit(p.names.RegistryResults, cmd.GetRequestId(), p.marshalOutcome(ctx, out))
+		p.answer(ctx, cmd.GetRequestId(), p.marshalOutcome(ctx, out))
 		return
 	}
 	cur, err := p.state(table)
@@ -221,7 +250,9 @@ func (p *Processor) process(ctx goka.Context, msg any) {
 	next, out := cur.ApplyProto(&cmd, ctx.Timestamp())
 	if next != cur {
 		if err := p.publish(ctx.Context(), next); err != nil {
-			ctx.Fail(err)
+			p.log.Warn("partition stopped before the registry was published; the command stays uncommitted",
+				"offset", ctx.Offset(), "request", cmd.GetRequestId(), "err", err)
+			failed = err
 			return
 		}
 		p.mu.Lock()
@@ -232,9 +263,16 @@ func (p *Processor) process(ctx goka.Context, msg any) {
 		Registry: next.ToProto(),
 		Recent:   remember(table.GetRecent(), &registryv1.AppliedCommand{Offset: ctx.Offset(), Outcome: out}),
 	})
-	ctx.Emit(p.names.RegistryResults, cmd.GetRequestId(), p.marshalOutcome(ctx, out))
+	p.answer(ctx, cmd.GetRequestId(), p.marshalOutcome(ctx, out))
 	p.log.Info("registry command decided", "request", cmd.GetRequestId(), "revision", next.Revision(),
 		"applied", out.GetApplied() != nil)
+}
+
+// answer emits the outcome of the command of ctx under key, with the
+// command's offset in a header.
+func (p *Processor) answer(ctx goka.Context, key string, outcome []byte) {
+	ctx.Emit(p.names.RegistryResults, key, outcome, goka.WithCtxEmitHeaders(goka.Headers{
+		topics.HeaderCommandOffset: []byte(strconv.FormatInt(ctx.Offset(), 10))}))
 }
 
 func (p *Processor) marshalOutcome(ctx goka.Context, out *registryv1.Outcome) []byte {

@@ -59,3 +59,19 @@ def test_async_unavailable_is_retried_within_the_deadline() -> None:
             assert loop.time() - start < 3.0
 
     asyncio.run(main())
+
+
+def test_async_persist_unknown_then_resolved(ofs_install: Installation) -> None:
+    async def main() -> None:
+        rows = [{"keys": {"user_id": 8802}, "values": {"clicks_1h": 5}}]
+        async with ofs.aio.Client(ofs_install.addr, timeout=0.001) as c:
+            with pytest.raises(ofs.OfsPersistError) as e:
+                await c.persist("user_activity", rows)
+            assert e.value.outcome == "unknown"
+        async with ofs.aio.Client(ofs_install.addr, timeout=30) as c:
+            n = await c.persist("user_activity", rows, idempotency_key=e.value.idempotency_key, stamp_time=e.value.stamp_time)
+            assert n == 1
+            res = await c.retrieve("user", [8802], "user_activity")
+            assert res.to_pandas()["clicks_1h"].tolist() == [5]
+
+    asyncio.run(main())

@@ -164,3 +164,26 @@ def test_measure_retrieve_100x50_fp32(ofs_install: Installation, client: ofs.Cli
     print(f"MEASUREMENT go retrieve 100 keys x {BENCH_FEATURES} fp32 into []float32: {go.stdout.strip()}")
     go_median = float(go.stdout.split()[1])
     print(f"MEASUREMENT python adds {py_median - go_median:.3f} ms (median) over go")
+
+
+def test_persist_outcomes_and_idempotency_key(ofs_install: Installation) -> None:
+    # Not applied, and said so: an unknown feature.
+    with ofs.Client(ofs_install.addr, timeout=30) as c:
+        with pytest.raises(ofs.OfsPersistError) as e:
+            c.persist("user_activity", [{"keys": {"user_id": 1}, "values": {"no_such_feature": 1}}])
+        assert e.value.outcome == "not_applied" and e.value.code is not None and e.value.code.name == "INVALID_ARGUMENT"
+    # A deadline shorter than the write: outcome unknown; the same key (and
+    # stamp) again resolves it, at the first attempt's event time.
+    with ofs.Client(ofs_install.addr, timeout=0.001) as c:
+        rows = [{"keys": {"user_id": 8801}, "values": {"clicks_1h": 3}}]
+        with pytest.raises(ofs.OfsPersistError) as e:
+            c.persist("user_activity", rows)
+        assert e.value.outcome == "unknown"
+    with ofs.Client(ofs_install.addr, timeout=30) as c:
+        assert c.persist("user_activity", rows, idempotency_key=e.value.idempotency_key, stamp_time=e.value.stamp_time) == 1
+        assert c.retrieve("user", [8801], ["user_activity"]).to_pandas()["clicks_1h"].tolist() == [3]
+        # The key with another request is refused.
+        other = [{"keys": {"user_id": 8801}, "values": {"clicks_1h": 4}}]
+        with pytest.raises(ofs.OfsPersistError) as e2:
+            c.persist("user_activity", other, idempotency_key=e.value.idempotency_key, stamp_time=e.value.stamp_time)
+        assert e2.value.outcome == "not_applied"

@@ -23,7 +23,25 @@ type Invalidator interface {
 // server's caches forget a key as soon as the store has a newer block.
 // ready is called once the consumer is positioned.
 func FollowInvalidations(ctx context.Context, consumer sarama.Consumer, topic string, inv Invalidator, log *slog.Logger, ready func()) error {
-	pc, err := consumer.ConsumePartition(topic, 0, sarama.OffsetNewest)
+	return follow(ctx, consumer, topic, sarama.OffsetNewest, inv, log, ready, nil)
+}
+
+// Follow is FollowInvalidations for a server with peers: it starts at the
+// topic's end as the watermark gives it and tells peers how far it got,
+// which joining the fleet waits for.
+func (p *Peers) Follow(ctx context.Context, consumer sarama.Consumer, topic string, inv Invalidator, log *slog.Logger, ready func()) error {
+	start, err := p.watermark()
+	if err != nil {
+		return fmt.Errorf("feature: follow %s: %w", topic, err)
+	}
+	p.Applied(start)
+	return follow(ctx, consumer, topic, start, inv, log, ready, p.Applied)
+}
+
+func follow(ctx context.Context, consumer sarama.Consumer, topic string, start int64, inv Invalidator, log *slog.Logger,
+	ready func(), applied func(next int64),
+) error {
+	pc, err := consumer.ConsumePartition(topic, 0, start)
 	if err != nil {
 		return fmt.Errorf("feature: follow %s: %w", topic, err)
 	}
@@ -44,9 +62,12 @@ func FollowInvalidations(ctx context.Context, consumer sarama.Consumer, topic st
 			}
 			if err := proto.Unmarshal(m.Value, &msg); err != nil {
 				log.Warn("undecodable invalidation", "offset", m.Offset, "err", err)
-				continue
+			} else {
+				applyInvalidation(inv, &msg)
 			}
-			applyInvalidation(inv, &msg)
+			if applied != nil {
+				applied(m.Offset + 1)
+			}
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -49,6 +50,10 @@ type Server struct {
 	now     func() time.Time
 	persist *persister
 
+	sync      func(context.Context) (*schema.Snapshot, error)
+	syncMu    sync.Mutex // serializes registry syncs, and guards syncStart
+	syncStart time.Time  // when the last successful sync began
+
 	corrupt *prometheus.CounterVec
 }
 
@@ -60,6 +65,16 @@ func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
 
 // WithClock sets the clock that decides expiry (tests).
 func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
+
+// WithRegistrySync sets a function that returns a snapshot at least as new
+// as the registry's latest state (the etcd catalog's revision, once the
+// watch delivered it). A block of a schema version that the held snapshot
+// lacks (written by an ingest processor whose registry is ahead) makes the
+// server sync and answer the request again with the newer snapshot,
+// instead of answering that block as corrupt defaults.
+func WithRegistrySync(f func(context.Context) (*schema.Snapshot, error)) Option {
+	return func(s *Server) { s.sync = f }
+}
 
 // WithRegisterer registers the server's metrics.
 func WithRegisterer(r prometheus.Registerer) Option {
@@ -86,24 +101,62 @@ func New(holder *schema.Holder, readers Readers, opts ...Option) *Server {
 // Retrieve answers one row per requested key.
 func (s *Server) Retrieve(ctx context.Context, req *featurev1.RetrieveRequest) (*featurev1.RetrieveResponse, error) {
 	resp, err := s.retrieve(ctx, req)
-	return resp, servers.Status(err)
+	return resp, retrieveStatus(err)
 }
 
 func (s *Server) retrieve(ctx context.Context, req *featurev1.RetrieveRequest) (*featurev1.RetrieveResponse, error) {
 	snap := s.holder.Load()
-	p, err := s.plans.get(snap, &s.layouts, req)
-	if err != nil {
-		return nil, err
+	for synced := false; ; synced = true {
+		p, err := s.plans.get(snap, &s.layouts, req)
+		if err != nil {
+			return nil, err
+		}
+		keys, err := p.keys(req.GetKeys(), req.GetKeyValues())
+		if err != nil {
+			return nil, err
+		}
+		blocksOf, err := s.fetch(ctx, p, keys)
+		if err != nil {
+			return nil, err
+		}
+		read := time.Now()
+		var unknown *bool // set when a block's schema version is not in snap
+		if !synced && s.sync != nil {
+			unknown = new(bool)
+		}
+		resp := s.assemble(p, keys, blocksOf, req.GetTypedValues(), unknown)
+		if unknown == nil || !*unknown {
+			return resp, nil
+		}
+		if newer := s.syncRegistry(ctx, snap, read); newer != nil {
+			snap = newer
+			continue // read and answer again with the registry that knows the block
+		}
+		return s.assemble(p, keys, blocksOf, req.GetTypedValues(), nil), nil
 	}
-	keys, err := p.keys(req.GetKeys(), req.GetKeyValues())
-	if err != nil {
-		return nil, err
+}
+
+// syncRegistry returns a snapshot newer than snap that a sync begun after
+// read found, or nil. Syncs are one at a time; a request whose blocks were
+// read before the last sync began takes that sync's result.
+func (s *Server) syncRegistry(ctx context.Context, snap *schema.Snapshot, read time.Time) *schema.Snapshot {
+	s.syncMu.Lock()
+	defer s.syncMu.Unlock()
+	if !s.syncStart.After(read) {
+		start := time.Now()
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := s.sync(sctx)
+		cancel()
+		if err != nil {
+			s.log.Warn("registry sync for a block of an unknown schema version failed", "err", err)
+			return nil
+		}
+		s.syncStart = start
 	}
-	blocksOf, err := s.fetch(ctx, p, keys)
-	if err != nil {
-		return nil, err
+	if held := s.holder.Load(); held.Revision() > snap.Revision() {
+		return held
 	}
-	return s.assemble(p, keys, blocksOf, req.GetTypedValues()), nil
+	return nil
 }
 
 // keys checks the request's keys, given as messages or in compact form,
@@ -163,7 +216,7 @@ func (s *Server) fetch(ctx context.Context, p *plan, keys []views.Key) ([][][]by
 
 func (s *Server) fetchStore(ctx context.Context, p *plan, storeID string, keys []views.Key, blocksOf [][][]byte) error {
 	idx := p.byStore[storeID]
-	r, err := s.readers(storeID)
+	r, err := s.readerOf(storeID)
 	if err != nil {
 		return servers.Errorf(codes.Internal, "store %q: %w", storeID, err)
 	}
@@ -187,7 +240,10 @@ func (s *Server) fetchStore(ctx context.Context, p *plan, storeID string, keys [
 	return nil
 }
 
-func (s *Server) assemble(p *plan, keys []views.Key, blocksOf [][][]byte, typed bool) *featurev1.RetrieveResponse {
+// assemble answers the request of plan p from the blocks. With unknown
+// set, a block of a schema version p's snapshot lacks stops it: it sets
+// *unknown and returns nil, for the caller to sync the registry.
+func (s *Server) assemble(p *plan, keys []views.Key, blocksOf [][][]byte, typed bool, unknown *bool) *featurev1.RetrieveResponse {
 	n := len(keys)
 	var fp32 []float32
 	var fp64 []float64
@@ -232,6 +288,9 @@ func (s *Server) assemble(p *plan, keys []views.Key, blocksOf [][][]byte, typed 
 				case err == nil:
 					row.Found[j] = true
 				case errors.Is(err, codec.ErrExpired):
+				case unknown != nil && errors.Is(err, codec.ErrUnknownVersion):
+					*unknown = true
+					return nil
 				default:
 					s.corrupt.WithLabelValues(gp.group.Name).Inc()
 					s.log.Error("corrupt block answered as defaults", "feature_group", gp.group.Name,

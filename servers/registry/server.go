@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -44,14 +45,28 @@ type Server struct {
 	log      *slog.Logger
 
 	mu      sync.Mutex
-	waiters map[string]chan *registryv1.Outcome
+	waiters map[string][]*waiter // by request id, in the order they began
+}
+
+// waiter is one command of an Apply waiting for its outcome. Outcomes are
+// matched by request id and the command's offset (HeaderCommandOffset), so
+// that two commands of one id, in one Apply or in two, each get their own.
+type waiter struct {
+	offset int64 // the command's offset on the registry topic; -1 until it is published
+	ch     chan *registryv1.Outcome
+	early  []early // outcomes of the id that came before the offset was known
+}
+
+type early struct {
+	offset int64
+	out    *registryv1.Outcome
 }
 
 // New returns a server that publishes commands with producer and reads the
 // snapshot in holder. Run must be running for Apply to hear outcomes.
 func New(names topics.Names, holder *schema.Holder, producer sarama.SyncProducer, log *slog.Logger) *Server {
 	return &Server{names: names, holder: holder, producer: producer, log: log,
-		waiters: map[string]chan *registryv1.Outcome{}}
+		waiters: map[string][]*waiter{}}
 }
 
 // Run follows the results topic from its end and hands every outcome to the
@@ -81,33 +96,90 @@ func (s *Server) Run(ctx context.Context, consumer sarama.Consumer, ready func()
 				s.log.Warn("undecodable registry outcome", "offset", m.Offset, "err", err)
 				continue
 			}
-			s.deliver(out)
+			s.deliver(out, commandOffset(m.Headers))
 		}
 	}
 }
 
-func (s *Server) deliver(out *registryv1.Outcome) {
+// commandOffset returns the command offset an outcome names, or -1 (an
+// outcome of an older processor).
+func commandOffset(hs []*sarama.RecordHeader) int64 {
+	for _, h := range hs {
+		if h != nil && string(h.Key) == topics.HeaderCommandOffset {
+			if off, err := strconv.ParseInt(string(h.Value), 10, 64); err == nil {
+				return off
+			}
+		}
+	}
+	return -1
+}
+
+// deliver hands an outcome to the waiter of its request id and command
+// offset; one that does not know its offset yet keeps it for later. An
+// outcome without an offset goes to the id's oldest waiter. Outcomes nobody
+// waits for (another server's, a redelivered command's second answer) are
+// dropped.
+func (s *Server) deliver(out *registryv1.Outcome, offset int64) {
 	s.mu.Lock()
-	ch, ok := s.waiters[out.GetRequestId()]
-	delete(s.waiters, out.GetRequestId())
-	s.mu.Unlock()
-	if ok {
-		ch <- out // buffered; the first outcome of a request wins
+	defer s.mu.Unlock()
+	id := out.GetRequestId()
+	ws := s.waiters[id]
+	for i, w := range ws {
+		if offset < 0 || w.offset == offset {
+			w.ch <- out // buffered, and each waiter is answered once
+			s.remove(id, i)
+			return
+		}
+	}
+	for _, w := range ws {
+		if w.offset < 0 {
+			w.early = append(w.early, early{offset, out})
+		}
 	}
 }
 
-func (s *Server) wait(id string) chan *registryv1.Outcome {
-	ch := make(chan *registryv1.Outcome, 1)
-	s.mu.Lock()
-	s.waiters[id] = ch
-	s.mu.Unlock()
-	return ch
+// remove drops the i-th waiter of id (locked).
+func (s *Server) remove(id string, i int) {
+	ws := slices.Delete(slices.Clone(s.waiters[id]), i, i+1)
+	if len(ws) == 0 {
+		delete(s.waiters, id)
+		return
+	}
+	s.waiters[id] = ws
 }
 
-func (s *Server) forget(id string) {
+func (s *Server) wait(id string) *waiter {
+	w := &waiter{offset: -1, ch: make(chan *registryv1.Outcome, 1)}
 	s.mu.Lock()
-	delete(s.waiters, id)
+	s.waiters[id] = append(s.waiters[id], w)
 	s.mu.Unlock()
+	return w
+}
+
+// published sets the offset of w's command, and answers w if its outcome
+// came already.
+func (s *Server) published(id string, w *waiter, offset int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w.offset = offset
+	for _, e := range w.early {
+		if e.offset == offset {
+			if i := slices.Index(s.waiters[id], w); i >= 0 {
+				w.ch <- e.out
+				s.remove(id, i)
+			}
+			break
+		}
+	}
+	w.early = nil
+}
+
+func (s *Server) forget(id string, w *waiter) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i := slices.Index(s.waiters[id], w); i >= 0 {
+		s.remove(id, i)
+	}
 }
 
 // Apply publishes the commands, in order, and returns the outcome of each.
@@ -135,25 +207,29 @@ func (s *Server) apply(ctx context.Context, req *registryv1.ApplyRequest) (*regi
 		defer cancel()
 	}
 
-	waits := make([]chan *registryv1.Outcome, len(cmds))
+	waits := make([]*waiter, len(cmds))
 	msgs := make([]*sarama.ProducerMessage, len(cmds))
 	for i, c := range cmds {
 		b, err := proto.Marshal(c)
 		if err != nil {
 			return nil, fmt.Errorf("registry: marshal command: %w", err)
 		}
-		waits[i] = s.wait(c.GetRequestId())
-		defer s.forget(c.GetRequestId())
+		id, w := c.GetRequestId(), s.wait(c.GetRequestId())
+		waits[i] = w
+		defer s.forget(id, w)
 		msgs[i] = &sarama.ProducerMessage{Topic: string(s.names.Registry),
 			Key: sarama.StringEncoder(processor.Key), Value: sarama.ByteEncoder(b)}
 	}
 	if err := s.producer.SendMessages(msgs); err != nil {
 		return nil, servers.Code(codes.Unavailable, fmt.Errorf("registry: publish commands: %w", err))
 	}
+	for i, m := range msgs {
+		s.published(cmds[i].GetRequestId(), waits[i], m.Offset)
+	}
 	resp := &registryv1.ApplyResponse{Outcomes: make([]*registryv1.Outcome, len(cmds))}
-	for i, ch := range waits {
+	for i, w := range waits {
 		select {
-		case out := <-ch:
+		case out := <-w.ch:
 			resp.Outcomes[i] = out
 		case <-ctx.Done():
 			return nil, fmt.Errorf("registry: waiting for the outcome of %s (the command is published and will be applied): %w",

@@ -324,3 +324,53 @@ func TestReplayIntoFreshEtcdIsByteIdentical(t *testing.T) {
 		}
 	}
 }
+
+// TestDuplicateRequestIDs: two commands of one request id, in one Apply or
+// in two Applies at once, each get their own outcome; none times out.
+func TestDuplicateRequestIDs(t *testing.T) {
+	e := setup(t)
+	apply(t, e, baseCommands()...)
+	entity := func(id, name string) *registryv1.Command {
+		return &registryv1.Command{RequestId: id, Command: &registryv1.Command_ApplyEntity{ApplyEntity: &registryv1.ApplyEntity{
+			Name: name, KeyColumns: []*registryv1.KeyColumn{{Name: "id", Type: registryv1.DataType_DATA_TYPE_INT64}}}}}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	// One Apply, the same id twice: two outcomes, in order.
+	resp, err := e.client.Apply(ctx, &registryv1.ApplyRequest{Commands: []*registryv1.Command{
+		entity("dup", "item"), entity("dup", "shop")}})
+	if err != nil {
+		t.Fatalf("Apply with one id twice: %v", err)
+	}
+	outs := resp.GetOutcomes()
+	if len(outs) != 2 || outs[0].GetApplied() == nil || outs[1].GetApplied() == nil ||
+		outs[0].GetApplied().GetRevision() >= outs[1].GetApplied().GetRevision() {
+		t.Fatalf("outcomes %v, want two applied, the second later", outs)
+	}
+
+	// Two Applies at once with the same id.
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	revs := make([]uint64, 2)
+	for i, name := range []string{"city", "region"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := e.client.Apply(ctx, &registryv1.ApplyRequest{Commands: []*registryv1.Command{entity("same", name)}})
+			errs[i] = err
+			if err == nil {
+				revs[i] = r.GetOutcomes()[0].GetApplied().GetRevision()
+			}
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("concurrent Apply %d with a shared id: %v", i, err)
+		}
+	}
+	if revs[0] == 0 || revs[1] == 0 || revs[0] == revs[1] {
+		t.Fatalf("revisions %v, want each Apply its own applied revision", revs)
+	}
+}

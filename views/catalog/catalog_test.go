@@ -186,3 +186,113 @@ func TestRevision(t *testing.T) {
 		t.Fatalf("revision %d %v, want %d", rev, err, r.Revision())
 	}
 }
+
+// TestLargePublishIsNeverSeenHalfDone: publishes of 150 groups' changes (two
+// etcd transactions each) alternate while a watcher and a loop of Load read
+// concurrently; every registry either one sees has all 150 groups at one
+// TTL: none mixes two publishes.
+func TestLargePublishIsNeverSeenHalfDone(t *testing.T) {
+	cli := client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	root := "/" + testenv.Name(t) + "/registry/"
+	const n = 150
+	cmds := make([]schema.Command, 0, 1+2*n)
+	cmds = append(cmds, schema.ApplyStore{ID: "main", Kind: schema.Redis, Connection: "default"})
+	for i := range n {
+		// One entity per group: each change is a fragment of its own.
+		cmds = append(cmds, entityAndGroups(fmt.Sprintf("e%03d", i), uint32(1+i), 1)...)
+	}
+	r := apply(t, schema.NewRegistry(), cmds...)
+	pub := catalog.NewPublisher(cli, root)
+	t.Cleanup(func() { _ = pub.Close() })
+	if err := pub.Publish(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+
+	check := func(who string, reg *schema.Registry) error {
+		groups := reg.FeatureGroups()
+		if len(groups) != n {
+			return fmt.Errorf("%s: revision %d has %d groups, want %d", who, reg.Revision(), len(groups), n)
+		}
+		for _, g := range groups {
+			if g.TTL != groups[0].TTL {
+				return fmt.Errorf("%s: revision %d mixes publishes: %s has TTL %v, %s %v", who, reg.Revision(),
+					groups[0].Name, groups[0].TTL, g.Name, g.TTL)
+			}
+		}
+		return nil
+	}
+
+	holder := schema.NewHolder(nil)
+	w := catalog.NewWatcher(cli, root, holder, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	wctx, stopWatch := context.WithCancel(ctx)
+	wdone := make(chan struct{})
+	go func() { defer close(wdone); _ = w.Run(wctx) }()
+	defer func() { stopWatch(); <-wdone }()
+	<-w.Ready()
+
+	errs := make(chan error, 2)
+	stop := make(chan struct{})
+	go func() { // the watcher's snapshots, each one
+		seen := holder.Load().Revision()
+		for {
+			snap, err := holder.Wait(wctx, seen+1)
+			if err != nil {
+				errs <- nil
+				return
+			}
+			if err := check("watcher", snap.Registry()); err != nil {
+				errs <- err
+				return
+			}
+			seen = snap.Revision()
+		}
+	}()
+	loads := 0
+	go func() { // Load, as fast as it goes
+		for {
+			select {
+			case <-stop:
+				errs <- nil
+				return
+			default:
+			}
+			reg, err := catalog.Load(ctx, cli, root)
+			if err == nil {
+				err = check("Load", reg)
+			}
+			if err != nil {
+				errs <- err
+				return
+			}
+			loads++
+		}
+	}()
+
+	for step := range 12 {
+		ttl := time.Duration(2+step) * time.Hour
+		set := make([]schema.Command, 0, n)
+		for _, g := range r.FeatureGroups() {
+			set = append(set, schema.SetTTL{Group: g.Name, TTL: ttl})
+		}
+		r = apply(t, r, set...)
+		if err := pub.Publish(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := holder.Wait(ctx, r.Revision()); err != nil {
+		t.Fatalf("the watcher did not reach the last publish: %v", err)
+	}
+	close(stop)
+	stopWatch()
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := check("final", holder.Load().Registry()); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d loads during 12 publishes", loads)
+}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/ofstack/ofs/schema"
@@ -21,20 +22,40 @@ func Load(ctx context.Context, cli *clientv3.Client, root string) (*schema.Regis
 
 // load returns the registry, the fragments (keys relative to root) and the
 // etcd revision they were read at.
+//
+// A publish of many fragments spans several etcd transactions, and sets the
+// revision key in the last one. So the fragments are read at the etcd
+// revision of the revision key's last write, when the publish that wrote it
+// was whole and the next had not begun: one consistent state, even while a
+// publish is under way. (An empty root is read as it is: no publish has
+// completed, and fromFragments gives the empty registry.)
 func load(ctx context.Context, cli *clientv3.Client, root string) (*schema.Registry, map[string][]byte, int64, error) {
-	resp, err := cli.Get(ctx, root, clientv3.WithPrefix())
-	if err != nil {
-		return nil, nil, 0, fmt.Errorf("catalog: read %s: %w", root, err)
+	for attempt := 0; ; attempt++ {
+		rk, err := cli.Get(ctx, root+revisionKey)
+		if err != nil {
+			return nil, nil, 0, fmt.Errorf("catalog: read %s%s: %w", root, revisionKey, err)
+		}
+		at := rk.Header.Revision
+		if len(rk.Kvs) > 0 {
+			at = rk.Kvs[0].ModRevision
+		}
+		resp, err := cli.Get(ctx, root, clientv3.WithPrefix(), clientv3.WithRev(at))
+		if errors.Is(err, rpctypes.ErrCompacted) && attempt < 3 {
+			continue // compacted past the publish meanwhile: a newer one completed
+		}
+		if err != nil {
+			return nil, nil, 0, fmt.Errorf("catalog: read %s at etcd revision %d: %w", root, at, err)
+		}
+		frags := make(map[string][]byte, len(resp.Kvs))
+		for _, kv := range resp.Kvs {
+			frags[string(kv.Key[len(root):])] = kv.Value
+		}
+		r, err := fromFragments(frags)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		return r, frags, at, nil
 	}
-	frags := make(map[string][]byte, len(resp.Kvs))
-	for _, kv := range resp.Kvs {
-		frags[string(kv.Key[len(root):])] = kv.Value
-	}
-	r, err := fromFragments(frags)
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	return r, frags, resp.Header.Revision, nil
 }
 
 func fromFragments(frags map[string][]byte) (*schema.Registry, error) {
@@ -107,26 +128,34 @@ func (w *Watcher) follow(ctx context.Context, first *bool) error {
 		if err := resp.Err(); err != nil {
 			return fmt.Errorf("catalog: watch %s: %w", w.root, err)
 		}
-		published := false
-		for _, ev := range resp.Events {
-			key := string(ev.Kv.Key[len(w.root):])
-			switch ev.Type {
-			case clientv3.EventTypePut:
-				frags[key] = ev.Kv.Value
-			case clientv3.EventTypeDelete:
-				delete(frags, key)
+		// One response may hold the end of one publish and the start of
+		// the next: the snapshot is assembled right after the etcd revision
+		// (transaction) that set the revision key, before any later event.
+		evs := resp.Events
+		for len(evs) > 0 {
+			rev, published := evs[0].Kv.ModRevision, false
+			for len(evs) > 0 && evs[0].Kv.ModRevision == rev {
+				ev := evs[0]
+				evs = evs[1:]
+				key := string(ev.Kv.Key[len(w.root):])
+				switch ev.Type {
+				case clientv3.EventTypePut:
+					frags[key] = ev.Kv.Value
+				case clientv3.EventTypeDelete:
+					delete(frags, key)
+				}
+				published = published || key == revisionKey
 			}
-			published = published || key == revisionKey
+			if !published {
+				continue // part of a publish; wait for its revision key
+			}
+			r, err := fromFragments(frags)
+			if err != nil {
+				w.log.Error("registry in etcd does not decode; keeping the last good one", "root", w.root, "err", err)
+				continue
+			}
+			w.holder.Update(schema.NewSnapshot(r))
 		}
-		if !published {
-			continue // part of a publish; wait for its revision key
-		}
-		r, err := fromFragments(frags)
-		if err != nil {
-			w.log.Error("registry in etcd does not decode; keeping the last good one", "root", w.root, "err", err)
-			continue
-		}
-		w.holder.Update(schema.NewSnapshot(r))
 	}
 	return fmt.Errorf("catalog: watch %s closed", w.root)
 }

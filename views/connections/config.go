@@ -11,6 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
+
+	"github.com/gocql/gocql"
 
 	"github.com/ofstack/ofs/internal/tlsconf"
 	"github.com/ofstack/ofs/views/catalog"
@@ -62,6 +65,11 @@ type Scylla struct {
 	// PasswordEnv: as for Redis.
 	PasswordEnv string               `yaml:"password_env,omitempty"`
 	TLS         tlsconf.ClientConfig `yaml:"tls,omitempty"`
+	// Consistency of reads and writes: LOCAL_QUORUM (the default), ONE,
+	// LOCAL_ONE, QUORUM, ALL, ...
+	Consistency string `yaml:"consistency,omitempty"`
+	// Timeout bounds connecting and each request (default 5s).
+	Timeout time.Duration `yaml:"timeout,omitempty"`
 }
 
 // Validate reports every problem of the connections at once, each named by
@@ -86,6 +94,14 @@ func (c Configs) Validate() error {
 		}
 		if s.Scylla != nil && len(s.Scylla.Hosts) == 0 {
 			errs = append(errs, fmt.Errorf("stores.%s.scylla.hosts is empty", name))
+		}
+		if s.Scylla != nil && s.Scylla.Consistency != "" {
+			if _, err := gocql.ParseConsistencyWrapper(s.Scylla.Consistency); err != nil {
+				errs = append(errs, fmt.Errorf("stores.%s.scylla.consistency: %w", name, err))
+			}
+		}
+		if s.Scylla != nil && s.Scylla.Timeout < 0 {
+			errs = append(errs, fmt.Errorf("stores.%s.scylla.timeout is %s, want 0 (default) or more", name, s.Scylla.Timeout))
 		}
 		if s.Redis != nil {
 			errs = append(errs, checkPasswordEnv("stores."+name+".redis", s.Redis.Password, s.Redis.PasswordEnv))

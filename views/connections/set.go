@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 
+	"github.com/gocql/gocql"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/ofstack/ofs/schema"
@@ -74,7 +75,7 @@ func (s *Set) Connection(name string, kind schema.StoreKind) (views.Store, error
 	if !ok {
 		return nil, fmt.Errorf("connection %q is not configured (stores.%s in the configuration file)", name, name)
 	}
-	st, err := c.Retarget(tg).open(kind, s.log)
+	st, err := c.Retarget(tg).open(kind, s.holder, s.log)
 	if errors.Is(err, errWrongKind) {
 		return nil, fmt.Errorf("connection %q is not a %s connection", name, kind)
 	}
@@ -89,7 +90,7 @@ func (s *Set) Connection(name string, kind schema.StoreKind) (views.Store, error
 var errWrongKind = errors.New("connections: wrong kind")
 
 // open opens the store of c for a registry store of that kind.
-func (c Config) open(kind schema.StoreKind, log *slog.Logger) (views.Store, error) {
+func (c Config) open(kind schema.StoreKind, holder *schema.Holder, log *slog.Logger) (views.Store, error) {
 	switch {
 	case c.Pebble != nil:
 		return openEmbedded(c.Pebble.Dir, log)
@@ -108,8 +109,29 @@ func (c Config) open(kind schema.StoreKind, log *slog.Logger) (views.Store, erro
 		}, opts...)
 	case c.Scylla != nil && kind == schema.Scylla:
 		opts := []views.ScyllaOption{views.ScyllaLogger(log)}
+		if holder != nil {
+			// Every process that reads or writes ensures the tables of the
+			// entities it meets, from the registry it holds.
+			opts = append(opts, views.ScyllaTables(func(entity string) (views.Table, bool) {
+				e, ok := holder.Load().Entity(entity)
+				if !ok {
+					return views.Table{}, false
+				}
+				return TableOf(e), true
+			}))
+		}
 		if c.Scylla.Keyspace != "" {
 			opts = append(opts, views.ScyllaKeyspace(c.Scylla.Keyspace))
+		}
+		if c.Scylla.Consistency != "" {
+			cl, err := gocql.ParseConsistencyWrapper(c.Scylla.Consistency) // Validate checked it
+			if err != nil {
+				return nil, err
+			}
+			opts = append(opts, views.ScyllaConsistency(cl))
+		}
+		if c.Scylla.Timeout > 0 {
+			opts = append(opts, views.ScyllaTimeout(c.Scylla.Timeout))
 		}
 		if pw := passwordOf(c.Scylla.Password, c.Scylla.PasswordEnv); c.Scylla.Username != "" || pw != "" {
 			opts = append(opts, views.ScyllaAuth(c.Scylla.Username, pw))
@@ -181,4 +203,13 @@ func (p *sharedPebble) Close() error {
 	}
 	delete(embedded.open, p.dir)
 	return p.Pebble.Close()
+}
+
+// TableOf is what a Scylla store needs to know of a registry entity.
+func TableOf(e *schema.Entity) views.Table {
+	t := views.Table{Entity: e.Name}
+	for _, k := range e.Keys {
+		t.Keys = append(t.Keys, views.KeyColumn{Name: k.Name, Type: k.Type})
+	}
+	return t
 }

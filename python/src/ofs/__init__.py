@@ -18,9 +18,9 @@ The generated protobuf and gRPC modules are in :mod:`ofs._proto` (see
 ``python/generate.sh``).
 """
 
-from ofs._client import Client, OfsError, RetrieveResult
+from ofs._client import Client, OfsError, OfsPersistError, RetrieveResult
 from ofs._keys import feature_key
 from ofs._publish import publish
 
-__all__ = ["Client", "OfsError", "RetrieveResult", "feature_key", "publish"]
+__all__ = ["Client", "OfsError", "OfsPersistError", "RetrieveResult", "feature_key", "publish"]
 __version__ = "0.1.0"

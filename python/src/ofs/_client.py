@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-import random
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -15,6 +14,7 @@ import pandas as pd
 from ofs._keys import key_text
 from ofs._proto.ofs.feature.v1 import event_pb2, service_pb2, service_pb2_grpc
 from ofs._proto.ofs.registry.v1 import registry_pb2, registry_pb2_grpc
+from ofs._retry import Attempts, new_key, now, persist_error
 from ofs._values import to_value
 
 _DT = registry_pb2
@@ -52,6 +52,29 @@ class OfsError(Exception):
     def __init__(self, message: str, code: grpc.StatusCode | None = None) -> None:
         super().__init__(message)
         self.code = code
+
+
+class OfsPersistError(OfsError):
+    """A Persist that did not return OK. ``outcome`` is ``"not_applied"``
+    (nothing was written) or ``"unknown"`` (it may have been, or the ingest
+    processors will write it from the log): call ``persist`` again with the
+    same rows and ``idempotency_key=e.idempotency_key,
+    stamp_time=e.stamp_time`` to find out; that is idempotent, and never
+    makes the write newer than it was."""
+
+    def __init__(
+        self,
+        message: str,
+        code: grpc.StatusCode | None = None,
+        *,
+        outcome: str,
+        idempotency_key: str,
+        stamp_time: _dt.datetime,
+    ) -> None:
+        super().__init__(message, code)
+        self.outcome = outcome
+        self.idempotency_key = idempotency_key
+        self.stamp_time = stamp_time
 
 
 class RetrieveResult:
@@ -203,10 +226,12 @@ class Client:
     with TLS (add ``private_key`` and ``certificate_chain`` for mutual TLS).
     ``token`` is sent as
     ``authorization: Bearer <token>``; ``timeout`` (seconds) is the deadline of
-    each call, retries included. Calls that fail with UNAVAILABLE, and only
-    those, are retried with full-jitter exponential backoff (``retry_base``
-    doubling up to ``retry_max`` seconds, at most ``max_attempts`` attempts)
-    while the deadline allows. Use it as a context manager or call
+    each call, retries included; each attempt gets an equal share of what is
+    left of it. A call is retried only when the server marks its error
+    retryable, or when the error is the connection's (UNAVAILABLE) or an
+    attempt's share of the deadline, with full-jitter exponential backoff
+    (``retry_base`` doubling up to ``retry_max`` seconds, at most
+    ``max_attempts`` attempts) while the deadline allows. Use it as a context manager or call
     :meth:`close`.
     """
 
@@ -236,20 +261,24 @@ class Client:
         self.close()
 
     def _call(self, what: str, method: Any, request: Any) -> Any:
-        deadline = time.monotonic() + self.timeout
-        attempt = 1
+        return self._attempts(what, method, request, self._new_attempts())[0]
+
+    def _new_attempts(self) -> Attempts:
+        return Attempts(self.timeout, self.max_attempts, self.retry_base, self.retry_max)
+
+    def _attempts(self, what: str, method: Any, request: Any, a: Attempts) -> tuple[Any, grpc.RpcError | None]:
+        """Call until OK or retries are over; return the answer, or raise
+        OfsError (return the last error instead when what is empty)."""
         while True:
-            left = deadline - time.monotonic()
             try:
-                return method(request, timeout=max(left, 0.0), metadata=self._metadata)
+                return method(request, timeout=a.timeout(), metadata=self._metadata), None
             except grpc.RpcError as e:
-                code = e.code() if hasattr(e, "code") else None
-                if code == grpc.StatusCode.UNAVAILABLE and attempt < self.max_attempts:
-                    wait = _backoff(attempt, self.retry_base, self.retry_max)
-                    if deadline - time.monotonic() > wait:
-                        time.sleep(wait)
-                        attempt += 1
-                        continue
+                wait = a.retry(e)
+                if wait is not None:
+                    time.sleep(wait)
+                    continue
+                if not what:
+                    return None, e
                 raise _error(what, e) from e
 
     def entity(self, name: str) -> registry_pb2.Entity:
@@ -294,9 +323,24 @@ class Client:
         resp = self._call(f"retrieve {entity}", self._features.Retrieve, req)
         return RetrieveResult(resp, groups, kcols, flat)
 
-    def persist(self, group: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    def persist(
+        self,
+        group: str,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        idempotency_key: str | None = None,
+        stamp_time: _dt.datetime | None = None,
+    ) -> int:
         """Write rows of one feature group; return once they are durable in
-        Kafka and the group's store. Returns the number of rows written.
+        Kafka and the group's store, and every live server answers them (or
+        newer values) to a retrieve. Returns the number of rows written.
+
+        Every attempt carries the same ``idempotency_key`` (a random one
+        unless given) and rows without event_time are stamped once, with
+        ``stamp_time`` (default: now), before the first attempt, so a retry
+        never makes the write newer than it was. A failure raises
+        :class:`OfsPersistError`, whose ``outcome`` says whether the write
+        may have been done.
 
         Each row is a dict like Go's ``sdk.Row``: ``{"keys": {column: value},
         "values": {feature: value}, "event_time": datetime}`` (event_time is
@@ -305,7 +349,11 @@ class Client:
         out is written as its default. The rows are refused whole when one is
         invalid.
         """
-        resp = self._call(f"persist {group}", self._features.Persist, _persist_request(group, rows))
+        key, stamp = idempotency_key or new_key(), stamp_time or now()
+        a = self._new_attempts()
+        resp, err = self._attempts("", self._features.Persist, _persist_request(group, rows, key, stamp), a)
+        if err is not None:
+            raise persist_error(OfsPersistError, f"persist {group}", err, a, key, stamp) from err
         return resp.rows
 
 
@@ -352,8 +400,11 @@ def _retrieve_request(
     return req, flat
 
 
-def _persist_request(group: str, rows: Sequence[Mapping[str, Any]]) -> service_pb2.PersistRequest:
-    """The Persist request of :meth:`Client.persist`."""
+def _persist_request(group: str, rows: Sequence[Mapping[str, Any]], key: str, stamp: _dt.datetime) -> service_pb2.PersistRequest:
+    """The Persist request of :meth:`Client.persist`: rows without
+    event_time take stamp."""
+    if stamp.tzinfo is None:
+        raise OfsError(f"ofs: persist {group}: stamp_time must be timezone-aware")
     events = []
     for i, r in enumerate(rows):
         try:
@@ -363,6 +414,8 @@ def _persist_request(group: str, rows: Sequence[Mapping[str, Any]]) -> service_p
             for k, v in r.get("values", {}).items():
                 ev.values[k].CopyFrom(to_value(v))
             at = r.get("event_time")
+            if at is None:
+                at = stamp
             if at is not None:
                 if isinstance(at, _dt.datetime) and at.tzinfo is None:
                     raise ValueError("event_time must be timezone-aware")
@@ -370,7 +423,7 @@ def _persist_request(group: str, rows: Sequence[Mapping[str, Any]]) -> service_p
         except (TypeError, ValueError) as e:
             raise OfsError(f"ofs: persist {group} row {i}: {e}") from e
         events.append(ev)
-    return service_pb2.PersistRequest(feature_group=group, rows=events)
+    return service_pb2.PersistRequest(feature_group=group, rows=events, idempotency_key=key)
 
 
 def _setup(c: Any, addr: str, token: str | None, timeout: float, max_attempts: int, retry_base: float, retry_max: float, channel: Any) -> None:
@@ -402,8 +455,3 @@ def _error(what: str, e: grpc.RpcError) -> OfsError:
     code = e.code() if hasattr(e, "code") else None
     details = e.details() if hasattr(e, "details") else str(e)
     return OfsError(f"ofs: {what}: {code.name if code else 'error'}: {details}", code)
-
-
-def _backoff(attempt: int, base: float, most: float) -> float:
-    """Full-jitter exponential backoff before retry ``attempt`` (1-based)."""
-    return random.uniform(0, min(base * 2 ** (attempt - 1), most))

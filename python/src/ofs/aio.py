@@ -7,8 +7,8 @@ on a ``grpc.aio`` channel, so that a Retrieve never blocks the loop.
         x = res.matrix()                      # numpy, as with ofs.Client
 
 Results, errors and retries are those of :class:`ofs.Client`: a
-:class:`ofs.RetrieveResult`, :class:`ofs.OfsError`, UNAVAILABLE (and only
-UNAVAILABLE) retried with full-jitter exponential backoff within the
+:class:`ofs.RetrieveResult`, :class:`ofs.OfsError`, the same retries (what
+the server marks retryable, each attempt its share of the deadline, full-jitter exponential backoff) within the
 deadline. One client serves any number of concurrent calls; create it inside
 the event loop that uses it.
 """
@@ -16,17 +16,18 @@ the event loop that uses it.
 from __future__ import annotations
 
 import asyncio
-import time
+import datetime as _dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import grpc
 import grpc.aio
 
-from ofs._client import OfsError, RetrieveResult, _backoff, _channel, _error, _persist_request, _retrieve_request, _setup
+from ofs._client import OfsError, OfsPersistError, RetrieveResult, _channel, _error, _persist_request, _retrieve_request, _setup
 from ofs._proto.ofs.registry.v1 import registry_pb2
+from ofs._retry import Attempts, new_key, now, persist_error
 
-__all__ = ["Client", "OfsError"]
+__all__ = ["Client", "OfsError", "OfsPersistError"]
 
 
 class Client:
@@ -59,19 +60,22 @@ class Client:
         await self.close()
 
     async def _call(self, what: str, method: Any, request: Any) -> Any:
-        deadline = time.monotonic() + self.timeout
-        attempt = 1
+        return (await self._attempts(what, method, request, self._new_attempts()))[0]
+
+    def _new_attempts(self) -> Attempts:
+        return Attempts(self.timeout, self.max_attempts, self.retry_base, self.retry_max)
+
+    async def _attempts(self, what: str, method: Any, request: Any, a: Attempts) -> tuple[Any, grpc.RpcError | None]:
         while True:
-            left = deadline - time.monotonic()
             try:
-                return await method(request, timeout=max(left, 0.0), metadata=self._metadata)
+                return await method(request, timeout=a.timeout(), metadata=self._metadata), None
             except grpc.aio.AioRpcError as e:
-                if e.code() == grpc.StatusCode.UNAVAILABLE and attempt < self.max_attempts:
-                    wait = _backoff(attempt, self.retry_base, self.retry_max)
-                    if deadline - time.monotonic() > wait:
-                        await asyncio.sleep(wait)
-                        attempt += 1
-                        continue
+                wait = a.retry(e)
+                if wait is not None:
+                    await asyncio.sleep(wait)
+                    continue
+                if not what:
+                    return None, e
                 raise _error(what, e) from e
 
     async def entity(self, name: str) -> registry_pb2.Entity:
@@ -105,7 +109,18 @@ class Client:
         resp = await self._call(f"retrieve {entity}", self._features.Retrieve, req)
         return RetrieveResult(resp, groups, kcols, flat)
 
-    async def persist(self, group: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    async def persist(
+        self,
+        group: str,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        idempotency_key: str | None = None,
+        stamp_time: _dt.datetime | None = None,
+    ) -> int:
         """:meth:`ofs.Client.persist`, awaitable."""
-        resp = await self._call(f"persist {group}", self._features.Persist, _persist_request(group, rows))
+        key, stamp = idempotency_key or new_key(), stamp_time or now()
+        a = self._new_attempts()
+        resp, err = await self._attempts("", self._features.Persist, _persist_request(group, rows, key, stamp), a)
+        if err is not None:
+            raise persist_error(OfsPersistError, f"persist {group}", err, a, key, stamp) from err
         return resp.rows

@@ -95,6 +95,14 @@ The container of a component: call with (dict "root" $ "component" "serve"
     {{- if .grpc }}
     - name: OFS_GRPC_ADDR
       value: "0.0.0.0:{{ $root.Values.serve.service.port }}"
+    # Where the other feature servers reach this one (Persist's peer
+    # invalidations): the pod's own address.
+    - name: POD_IP
+      valueFrom:
+        fieldRef:
+          fieldPath: status.podIP
+    - name: OFS_GRPC_ADVERTISE_ADDR
+      value: "$(POD_IP):{{ $root.Values.serve.service.port }}"
     {{- end }}
     - name: GOMEMLIMIT
       valueFrom:

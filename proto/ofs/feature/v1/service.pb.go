@@ -22,6 +22,225 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// WriteOutcome is what became of a Persist.
+type WriteOutcome int32
+
+const (
+	WriteOutcome_WRITE_OUTCOME_UNSPECIFIED WriteOutcome = 0
+	// Durable in Kafka, in the store, and visible on every live server.
+	WriteOutcome_WRITE_OUTCOME_APPLIED WriteOutcome = 1
+	// Nothing of the write reached Kafka or the store. Safe to send again when
+	// ErrorInfo.retryable says it may help (with or without the same key).
+	WriteOutcome_WRITE_OUTCOME_NOT_APPLIED WriteOutcome = 2
+	// The write may have been applied, or is in the log and will be applied by
+	// the ingest processors, but this call could not confirm that it is
+	// visible everywhere (the deadline passed, a store or Kafka did not answer
+	// in time, the server was lost). Send the same request again with the
+	// same idempotency_key: it is idempotent and answers APPLIED once done.
+	WriteOutcome_WRITE_OUTCOME_UNKNOWN WriteOutcome = 3
+)
+
+// Enum value maps for WriteOutcome.
+var (
+	WriteOutcome_name = map[int32]string{
+		0: "WRITE_OUTCOME_UNSPECIFIED",
+		1: "WRITE_OUTCOME_APPLIED",
+		2: "WRITE_OUTCOME_NOT_APPLIED",
+		3: "WRITE_OUTCOME_UNKNOWN",
+	}
+	WriteOutcome_value = map[string]int32{
+		"WRITE_OUTCOME_UNSPECIFIED": 0,
+		"WRITE_OUTCOME_APPLIED":     1,
+		"WRITE_OUTCOME_NOT_APPLIED": 2,
+		"WRITE_OUTCOME_UNKNOWN":     3,
+	}
+)
+
+func (x WriteOutcome) Enum() *WriteOutcome {
+	p := new(WriteOutcome)
+	*p = x
+	return p
+}
+
+func (x WriteOutcome) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WriteOutcome) Descriptor() protoreflect.EnumDescriptor {
+	return file_ofs_feature_v1_service_proto_enumTypes[0].Descriptor()
+}
+
+func (WriteOutcome) Type() protoreflect.EnumType {
+	return &file_ofs_feature_v1_service_proto_enumTypes[0]
+}
+
+func (x WriteOutcome) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WriteOutcome.Descriptor instead.
+func (WriteOutcome) EnumDescriptor() ([]byte, []int) {
+	return file_ofs_feature_v1_service_proto_rawDescGZIP(), []int{0}
+}
+
+type PeerInvalidateRequest struct {
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Invalidation *Invalidation          `protobuf:"bytes,1,opt,name=invalidation,proto3" json:"invalidation,omitempty"`
+	// The id of the server that sends it, for logs.
+	From          string `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeerInvalidateRequest) Reset() {
+	*x = PeerInvalidateRequest{}
+	mi := &file_ofs_feature_v1_service_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerInvalidateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerInvalidateRequest) ProtoMessage() {}
+
+func (x *PeerInvalidateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ofs_feature_v1_service_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerInvalidateRequest.ProtoReflect.Descriptor instead.
+func (*PeerInvalidateRequest) Descriptor() ([]byte, []int) {
+	return file_ofs_feature_v1_service_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *PeerInvalidateRequest) GetInvalidation() *Invalidation {
+	if x != nil {
+		return x.Invalidation
+	}
+	return nil
+}
+
+func (x *PeerInvalidateRequest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+type PeerInvalidateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeerInvalidateResponse) Reset() {
+	*x = PeerInvalidateResponse{}
+	mi := &file_ofs_feature_v1_service_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerInvalidateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerInvalidateResponse) ProtoMessage() {}
+
+func (x *PeerInvalidateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_ofs_feature_v1_service_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerInvalidateResponse.ProtoReflect.Descriptor instead.
+func (*PeerInvalidateResponse) Descriptor() ([]byte, []int) {
+	return file_ofs_feature_v1_service_proto_rawDescGZIP(), []int{1}
+}
+
+// ErrorInfo is the detail (google.rpc.Status details) of every error that
+// FeatureService itself answers. An error without it did not come from the
+// handler: a transport error (UNAVAILABLE: retryable, and for Persist of
+// unknown outcome), or a refusal before the handler ran (authentication,
+// message size limits: not retryable, not applied).
+type ErrorInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The same request may succeed when sent again (for Persist with the same
+	// idempotency_key), typically after a backoff.
+	Retryable bool `protobuf:"varint,1,opt,name=retryable,proto3" json:"retryable,omitempty"`
+	// For Persist: what became of the write.
+	Outcome WriteOutcome `protobuf:"varint,2,opt,name=outcome,proto3,enum=ofs.feature.v1.WriteOutcome" json:"outcome,omitempty"`
+	// For Persist: the request's idempotency key.
+	IdempotencyKey string `protobuf:"bytes,3,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *ErrorInfo) Reset() {
+	*x = ErrorInfo{}
+	mi := &file_ofs_feature_v1_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ErrorInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ErrorInfo) ProtoMessage() {}
+
+func (x *ErrorInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_ofs_feature_v1_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ErrorInfo.ProtoReflect.Descriptor instead.
+func (*ErrorInfo) Descriptor() ([]byte, []int) {
+	return file_ofs_feature_v1_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ErrorInfo) GetRetryable() bool {
+	if x != nil {
+		return x.Retryable
+	}
+	return false
+}
+
+func (x *ErrorInfo) GetOutcome() WriteOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return WriteOutcome_WRITE_OUTCOME_UNSPECIFIED
+}
+
+func (x *ErrorInfo) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
 // EntityKey is one instance of an entity: its key values in key-column order,
 // each in canonical text (decimal for integers, no sign for positives, no
 // leading zeros).
@@ -34,7 +253,7 @@ type EntityKey struct {
 
 func (x *EntityKey) Reset() {
 	*x = EntityKey{}
-	mi := &file_ofs_feature_v1_service_proto_msgTypes[0]
+	mi := &file_ofs_feature_v1_service_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -46,7 +265,7 @@ func (x *EntityKey) String() string {
 func (*EntityKey) ProtoMessage() {}
 
 func (x *EntityKey) ProtoReflect() protoreflect.Message {
-	mi := &file_ofs_feature_v1_service_proto_msgTypes[0]
+	mi := &file_ofs_feature_v1_service_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -59,7 +278,7 @@ func (x *EntityKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EntityKey.ProtoReflect.Descriptor instead.
 func (*EntityKey) Descriptor() ([]byte, []int) {
-	return file_ofs_feature_v1_service_proto_rawDescGZIP(), []int{0}
+	return file_ofs_feature_v1_service_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *EntityKey) GetValues() []string {
@@ -82,7 +301,7 @@ type GroupSelection struct {
 
 func (x *GroupSelection) Reset() {
 	*x = GroupSelection{}
-	mi := &file_ofs_feature_v1_service_proto_msgTypes[1]
+	mi := &file_ofs_feature_v1_service_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -94,7 +313,7 @@ func (x *GroupSelection) String() string {
 func (*GroupSelection) ProtoMessage() {}
 
 func (x *GroupSelection) ProtoReflect() protoreflect.Message {
-	mi := &file_ofs_feature_v1_service_proto_msgTypes[1]
+	mi := &file_ofs_feature_v1_service_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -107,7 +326,7 @@ func (x *GroupSelection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupSelection.ProtoReflect.Descriptor instead.
 func (*GroupSelection) Descriptor() ([]byte, []int) {
-	return file_ofs_feature_v1_service_proto_rawDescGZIP(), []int{1}
+	return file_ofs_feature_v1_service_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GroupSelection) GetFeatureGroup() string {
@@ -145,7 +364,7 @@ type RetrieveRequest struct {
 
 func (x *RetrieveRequest) Reset() {
 	*x = RetrieveRequest{}
-	mi := &file_ofs_feature_v1_service_proto_msgTypes[2]
+	mi := &file_ofs_feature_v1_service_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -157,7 +376,7 @@ func (x *RetrieveRequest) String() string {
 func (*RetrieveRequest) ProtoMessage() {}
 
 func (x *RetrieveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ofs_feature_v1_service_proto_msgTypes[2]
+	mi := &file_ofs_feature_v1_service_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -170,7 +389,7 @@ func (x *RetrieveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetrieveRequest.ProtoReflect.Descriptor instead.
 func (*RetrieveRequest) Descriptor() ([]byte, []int) {
-	return file_ofs_feature_v1_service_proto_rawDescGZIP(), []int{2}
+	return file_ofs_feature_v1_service_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *RetrieveRequest) GetEntity() string {
@@ -228,7 +447,7 @@ type Column struct {
 
 func (x *Column) Reset() {
 	*x = Column{}
-	mi := &file_ofs_feature_v1_service_proto_msgTypes[3]
+	mi := &file_ofs_feature_v1_service_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -240,7 +459,7 @@ func (x *Column) String() string {
 func (*Column) ProtoMessage() {}
 
 func (x *Column) ProtoReflect() protoreflect.Message {
-	mi := &file_ofs_feature_v1_service_proto_msgTypes[3]
+	mi := &file_ofs_feature_v1_service_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -253,7 +472,7 @@ func (x *Column) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Column.ProtoReflect.Descriptor instead.
 func (*Column) Descriptor() ([]byte, []int) {
-	return file_ofs_feature_v1_service_proto_rawDescGZIP(), []int{3}
+	return file_ofs_feature_v1_service_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Column) GetFeatureGroup() string {
@@ -316,7 +535,7 @@ type DenseMatrix struct {
 
 func (x *DenseMatrix) Reset() {
 	*x = DenseMatrix{}
-	mi := &file_ofs_feature_v1_service_proto_msgTypes[4]
+	mi := &file_ofs_feature_v1_service_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -328,7 +547,7 @@ func (x *DenseMatrix) String() string {
 func (*DenseMatrix) ProtoMessage() {}
 
 func (x *DenseMatrix) ProtoReflect() protoreflect.Message {
-	mi := &file_ofs_feature_v1_service_proto_msgTypes[4]
+	mi := &file_ofs_feature_v1_service_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -341,7 +560,7 @@ func (x *DenseMatrix) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DenseMatrix.ProtoReflect.Descriptor instead.
 func (*DenseMatrix) Descriptor() ([]byte, []int) {
-	return file_ofs_feature_v1_service_proto_rawDescGZIP(), []int{4}
+	return file_ofs_feature_v1_service_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DenseMatrix) GetType() v1.DataType {
@@ -380,7 +599,7 @@ type Row struct {
 
 func (x *Row) Reset() {
 	*x = Row{}
-	mi := &file_ofs_feature_v1_service_proto_msgTypes[5]
+	mi := &file_ofs_feature_v1_service_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -392,7 +611,7 @@ func (x *Row) String() string {
 func (*Row) ProtoMessage() {}
 
 func (x *Row) ProtoReflect() protoreflect.Message {
-	mi := &file_ofs_feature_v1_service_proto_msgTypes[5]
+	mi := &file_ofs_feature_v1_service_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -405,7 +624,7 @@ func (x *Row) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Row.ProtoReflect.Descriptor instead.
 func (*Row) Descriptor() ([]byte, []int) {
-	return file_ofs_feature_v1_service_proto_rawDescGZIP(), []int{5}
+	return file_ofs_feature_v1_service_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Row) GetFound() []bool {
@@ -442,7 +661,7 @@ type RetrieveResponse struct {
 
 func (x *RetrieveResponse) Reset() {
 	*x = RetrieveResponse{}
-	mi := &file_ofs_feature_v1_service_proto_msgTypes[6]
+	mi := &file_ofs_feature_v1_service_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -454,7 +673,7 @@ func (x *RetrieveResponse) String() string {
 func (*RetrieveResponse) ProtoMessage() {}
 
 func (x *RetrieveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ofs_feature_v1_service_proto_msgTypes[6]
+	mi := &file_ofs_feature_v1_service_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -467,7 +686,7 @@ func (x *RetrieveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetrieveResponse.ProtoReflect.Descriptor instead.
 func (*RetrieveResponse) Descriptor() ([]byte, []int) {
-	return file_ofs_feature_v1_service_proto_rawDescGZIP(), []int{6}
+	return file_ofs_feature_v1_service_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RetrieveResponse) GetColumns() []*Column {
@@ -503,15 +722,28 @@ type PersistRequest struct {
 	Entity       string                 `protobuf:"bytes,1,opt,name=entity,proto3" json:"entity,omitempty"`
 	FeatureGroup string                 `protobuf:"bytes,2,opt,name=feature_group,json=featureGroup,proto3" json:"feature_group,omitempty"`
 	// The rows; entity and feature_group of each event may be left empty (they
-	// are the request's), and event_time defaults to the time of the call.
-	Rows          []*FeatureEvent `protobuf:"bytes,3,rep,name=rows,proto3" json:"rows,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// are the request's). A row without event_time takes the time the server
+	// first saw idempotency_key (the SDKs stamp such rows themselves, once,
+	// before the first attempt).
+	Rows []*FeatureEvent `protobuf:"bytes,3,rep,name=rows,proto3" json:"rows,omitempty"`
+	// idempotency_key names one write across all its attempts: every retry
+	// sends the same request with the same key. Up to 128 printable ASCII
+	// characters; the SDKs make a random one when the caller gives none. A
+	// server remembers the keys it has seen (a bounded number, for a bounded
+	// time: persist.idempotency_keys and persist.idempotency_ttl) with the
+	// event time it stamped; the same key with a different request is
+	// INVALID_ARGUMENT. Repeating a write is harmless: the same rows with the
+	// same event times give the same blocks, and the store keeps the latest
+	// event time, so a retry never overwrites a newer write. Without a key
+	// every attempt is a new write stamped with its own time.
+	IdempotencyKey string `protobuf:"bytes,4,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PersistRequest) Reset() {
 	*x = PersistRequest{}
-	mi := &file_ofs_feature_v1_service_proto_msgTypes[7]
+	mi := &file_ofs_feature_v1_service_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -523,7 +755,7 @@ func (x *PersistRequest) String() string {
 func (*PersistRequest) ProtoMessage() {}
 
 func (x *PersistRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ofs_feature_v1_service_proto_msgTypes[7]
+	mi := &file_ofs_feature_v1_service_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -536,7 +768,7 @@ func (x *PersistRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PersistRequest.ProtoReflect.Descriptor instead.
 func (*PersistRequest) Descriptor() ([]byte, []int) {
-	return file_ofs_feature_v1_service_proto_rawDescGZIP(), []int{7}
+	return file_ofs_feature_v1_service_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PersistRequest) GetEntity() string {
@@ -560,17 +792,30 @@ func (x *PersistRequest) GetRows() []*FeatureEvent {
 	return nil
 }
 
+func (x *PersistRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
 type PersistResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The rows written.
-	Rows          uint32 `protobuf:"varint,1,opt,name=rows,proto3" json:"rows,omitempty"`
+	Rows uint32 `protobuf:"varint,1,opt,name=rows,proto3" json:"rows,omitempty"`
+	// The servers (by id) that acknowledged dropping the keys from their caches.
+	PeersAcknowledged []string `protobuf:"bytes,2,rep,name=peers_acknowledged,json=peersAcknowledged,proto3" json:"peers_acknowledged,omitempty"`
+	// The servers that did not acknowledge in time: their registration was
+	// revoked, and the call returned only after they could no longer be
+	// serving from their caches (they read the store until they rejoin).
+	PeersFenced   []string `protobuf:"bytes,3,rep,name=peers_fenced,json=peersFenced,proto3" json:"peers_fenced,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PersistResponse) Reset() {
 	*x = PersistResponse{}
-	mi := &file_ofs_feature_v1_service_proto_msgTypes[8]
+	mi := &file_ofs_feature_v1_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -582,7 +827,7 @@ func (x *PersistResponse) String() string {
 func (*PersistResponse) ProtoMessage() {}
 
 func (x *PersistResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ofs_feature_v1_service_proto_msgTypes[8]
+	mi := &file_ofs_feature_v1_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -595,7 +840,7 @@ func (x *PersistResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PersistResponse.ProtoReflect.Descriptor instead.
 func (*PersistResponse) Descriptor() ([]byte, []int) {
-	return file_ofs_feature_v1_service_proto_rawDescGZIP(), []int{8}
+	return file_ofs_feature_v1_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PersistResponse) GetRows() uint32 {
@@ -605,11 +850,33 @@ func (x *PersistResponse) GetRows() uint32 {
 	return 0
 }
 
+func (x *PersistResponse) GetPeersAcknowledged() []string {
+	if x != nil {
+		return x.PeersAcknowledged
+	}
+	return nil
+}
+
+func (x *PersistResponse) GetPeersFenced() []string {
+	if x != nil {
+		return x.PeersFenced
+	}
+	return nil
+}
+
 var File_ofs_feature_v1_service_proto protoreflect.FileDescriptor
 
 const file_ofs_feature_v1_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1cofs/feature/v1/service.proto\x12\x0eofs.feature.v1\x1a\x1aofs/feature/v1/event.proto\x1a\x1eofs/registry/v1/registry.proto\"#\n" +
+	"\x1cofs/feature/v1/service.proto\x12\x0eofs.feature.v1\x1a\x1aofs/feature/v1/event.proto\x1a\x1eofs/registry/v1/registry.proto\"m\n" +
+	"\x15PeerInvalidateRequest\x12@\n" +
+	"\finvalidation\x18\x01 \x01(\v2\x1c.ofs.feature.v1.InvalidationR\finvalidation\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\"\x18\n" +
+	"\x16PeerInvalidateResponse\"\x8a\x01\n" +
+	"\tErrorInfo\x12\x1c\n" +
+	"\tretryable\x18\x01 \x01(\bR\tretryable\x126\n" +
+	"\aoutcome\x18\x02 \x01(\x0e2\x1c.ofs.feature.v1.WriteOutcomeR\aoutcome\x12'\n" +
+	"\x0fidempotency_key\x18\x03 \x01(\tR\x0eidempotencyKey\"#\n" +
 	"\tEntityKey\x12\x16\n" +
 	"\x06values\x18\x01 \x03(\tR\x06values\"Q\n" +
 	"\x0eGroupSelection\x12#\n" +
@@ -641,16 +908,27 @@ const file_ofs_feature_v1_service_proto_rawDesc = "" +
 	"\acolumns\x18\x01 \x03(\v2\x16.ofs.feature.v1.ColumnR\acolumns\x127\n" +
 	"\bmatrices\x18\x02 \x03(\v2\x1b.ofs.feature.v1.DenseMatrixR\bmatrices\x12'\n" +
 	"\x04rows\x18\x03 \x03(\v2\x13.ofs.feature.v1.RowR\x04rows\x12+\n" +
-	"\x11registry_revision\x18\x04 \x01(\x04R\x10registryRevision\"\x7f\n" +
+	"\x11registry_revision\x18\x04 \x01(\x04R\x10registryRevision\"\xa8\x01\n" +
 	"\x0ePersistRequest\x12\x16\n" +
 	"\x06entity\x18\x01 \x01(\tR\x06entity\x12#\n" +
 	"\rfeature_group\x18\x02 \x01(\tR\ffeatureGroup\x120\n" +
-	"\x04rows\x18\x03 \x03(\v2\x1c.ofs.feature.v1.FeatureEventR\x04rows\"%\n" +
+	"\x04rows\x18\x03 \x03(\v2\x1c.ofs.feature.v1.FeatureEventR\x04rows\x12'\n" +
+	"\x0fidempotency_key\x18\x04 \x01(\tR\x0eidempotencyKey\"w\n" +
 	"\x0fPersistResponse\x12\x12\n" +
-	"\x04rows\x18\x01 \x01(\rR\x04rows2\xab\x01\n" +
+	"\x04rows\x18\x01 \x01(\rR\x04rows\x12-\n" +
+	"\x12peers_acknowledged\x18\x02 \x03(\tR\x11peersAcknowledged\x12!\n" +
+	"\fpeers_fenced\x18\x03 \x03(\tR\vpeersFenced*\x82\x01\n" +
+	"\fWriteOutcome\x12\x1d\n" +
+	"\x19WRITE_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15WRITE_OUTCOME_APPLIED\x10\x01\x12\x1d\n" +
+	"\x19WRITE_OUTCOME_NOT_APPLIED\x10\x02\x12\x19\n" +
+	"\x15WRITE_OUTCOME_UNKNOWN\x10\x032\xab\x01\n" +
 	"\x0eFeatureService\x12M\n" +
 	"\bRetrieve\x12\x1f.ofs.feature.v1.RetrieveRequest\x1a .ofs.feature.v1.RetrieveResponse\x12J\n" +
-	"\aPersist\x12\x1e.ofs.feature.v1.PersistRequest\x1a\x1f.ofs.feature.v1.PersistResponseB7Z5github.com/ofstack/ofs/proto/ofs/feature/v1;featurev1b\x06proto3"
+	"\aPersist\x12\x1e.ofs.feature.v1.PersistRequest\x1a\x1f.ofs.feature.v1.PersistResponse2j\n" +
+	"\vPeerService\x12[\n" +
+	"\n" +
+	"Invalidate\x12%.ofs.feature.v1.PeerInvalidateRequest\x1a&.ofs.feature.v1.PeerInvalidateResponseB7Z5github.com/ofstack/ofs/proto/ofs/feature/v1;featurev1b\x06proto3"
 
 var (
 	file_ofs_feature_v1_service_proto_rawDescOnce sync.Once
@@ -664,40 +942,50 @@ func file_ofs_feature_v1_service_proto_rawDescGZIP() []byte {
 	return file_ofs_feature_v1_service_proto_rawDescData
 }
 
-var file_ofs_feature_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_ofs_feature_v1_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_ofs_feature_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_ofs_feature_v1_service_proto_goTypes = []any{
-	(*EntityKey)(nil),        // 0: ofs.feature.v1.EntityKey
-	(*GroupSelection)(nil),   // 1: ofs.feature.v1.GroupSelection
-	(*RetrieveRequest)(nil),  // 2: ofs.feature.v1.RetrieveRequest
-	(*Column)(nil),           // 3: ofs.feature.v1.Column
-	(*DenseMatrix)(nil),      // 4: ofs.feature.v1.DenseMatrix
-	(*Row)(nil),              // 5: ofs.feature.v1.Row
-	(*RetrieveResponse)(nil), // 6: ofs.feature.v1.RetrieveResponse
-	(*PersistRequest)(nil),   // 7: ofs.feature.v1.PersistRequest
-	(*PersistResponse)(nil),  // 8: ofs.feature.v1.PersistResponse
-	(v1.DataType)(0),         // 9: ofs.registry.v1.DataType
-	(*Value)(nil),            // 10: ofs.feature.v1.Value
-	(*FeatureEvent)(nil),     // 11: ofs.feature.v1.FeatureEvent
+	(WriteOutcome)(0),              // 0: ofs.feature.v1.WriteOutcome
+	(*PeerInvalidateRequest)(nil),  // 1: ofs.feature.v1.PeerInvalidateRequest
+	(*PeerInvalidateResponse)(nil), // 2: ofs.feature.v1.PeerInvalidateResponse
+	(*ErrorInfo)(nil),              // 3: ofs.feature.v1.ErrorInfo
+	(*EntityKey)(nil),              // 4: ofs.feature.v1.EntityKey
+	(*GroupSelection)(nil),         // 5: ofs.feature.v1.GroupSelection
+	(*RetrieveRequest)(nil),        // 6: ofs.feature.v1.RetrieveRequest
+	(*Column)(nil),                 // 7: ofs.feature.v1.Column
+	(*DenseMatrix)(nil),            // 8: ofs.feature.v1.DenseMatrix
+	(*Row)(nil),                    // 9: ofs.feature.v1.Row
+	(*RetrieveResponse)(nil),       // 10: ofs.feature.v1.RetrieveResponse
+	(*PersistRequest)(nil),         // 11: ofs.feature.v1.PersistRequest
+	(*PersistResponse)(nil),        // 12: ofs.feature.v1.PersistResponse
+	(*Invalidation)(nil),           // 13: ofs.feature.v1.Invalidation
+	(v1.DataType)(0),               // 14: ofs.registry.v1.DataType
+	(*Value)(nil),                  // 15: ofs.feature.v1.Value
+	(*FeatureEvent)(nil),           // 16: ofs.feature.v1.FeatureEvent
 }
 var file_ofs_feature_v1_service_proto_depIdxs = []int32{
-	0,  // 0: ofs.feature.v1.RetrieveRequest.keys:type_name -> ofs.feature.v1.EntityKey
-	1,  // 1: ofs.feature.v1.RetrieveRequest.groups:type_name -> ofs.feature.v1.GroupSelection
-	9,  // 2: ofs.feature.v1.Column.type:type_name -> ofs.registry.v1.DataType
-	9,  // 3: ofs.feature.v1.DenseMatrix.type:type_name -> ofs.registry.v1.DataType
-	10, // 4: ofs.feature.v1.Row.values:type_name -> ofs.feature.v1.Value
-	3,  // 5: ofs.feature.v1.RetrieveResponse.columns:type_name -> ofs.feature.v1.Column
-	4,  // 6: ofs.feature.v1.RetrieveResponse.matrices:type_name -> ofs.feature.v1.DenseMatrix
-	5,  // 7: ofs.feature.v1.RetrieveResponse.rows:type_name -> ofs.feature.v1.Row
-	11, // 8: ofs.feature.v1.PersistRequest.rows:type_name -> ofs.feature.v1.FeatureEvent
-	2,  // 9: ofs.feature.v1.FeatureService.Retrieve:input_type -> ofs.feature.v1.RetrieveRequest
-	7,  // 10: ofs.feature.v1.FeatureService.Persist:input_type -> ofs.feature.v1.PersistRequest
-	6,  // 11: ofs.feature.v1.FeatureService.Retrieve:output_type -> ofs.feature.v1.RetrieveResponse
-	8,  // 12: ofs.feature.v1.FeatureService.Persist:output_type -> ofs.feature.v1.PersistResponse
-	11, // [11:13] is the sub-list for method output_type
-	9,  // [9:11] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	13, // 0: ofs.feature.v1.PeerInvalidateRequest.invalidation:type_name -> ofs.feature.v1.Invalidation
+	0,  // 1: ofs.feature.v1.ErrorInfo.outcome:type_name -> ofs.feature.v1.WriteOutcome
+	4,  // 2: ofs.feature.v1.RetrieveRequest.keys:type_name -> ofs.feature.v1.EntityKey
+	5,  // 3: ofs.feature.v1.RetrieveRequest.groups:type_name -> ofs.feature.v1.GroupSelection
+	14, // 4: ofs.feature.v1.Column.type:type_name -> ofs.registry.v1.DataType
+	14, // 5: ofs.feature.v1.DenseMatrix.type:type_name -> ofs.registry.v1.DataType
+	15, // 6: ofs.feature.v1.Row.values:type_name -> ofs.feature.v1.Value
+	7,  // 7: ofs.feature.v1.RetrieveResponse.columns:type_name -> ofs.feature.v1.Column
+	8,  // 8: ofs.feature.v1.RetrieveResponse.matrices:type_name -> ofs.feature.v1.DenseMatrix
+	9,  // 9: ofs.feature.v1.RetrieveResponse.rows:type_name -> ofs.feature.v1.Row
+	16, // 10: ofs.feature.v1.PersistRequest.rows:type_name -> ofs.feature.v1.FeatureEvent
+	6,  // 11: ofs.feature.v1.FeatureService.Retrieve:input_type -> ofs.feature.v1.RetrieveRequest
+	11, // 12: ofs.feature.v1.FeatureService.Persist:input_type -> ofs.feature.v1.PersistRequest
+	1,  // 13: ofs.feature.v1.PeerService.Invalidate:input_type -> ofs.feature.v1.PeerInvalidateRequest
+	10, // 14: ofs.feature.v1.FeatureService.Retrieve:output_type -> ofs.feature.v1.RetrieveResponse
+	12, // 15: ofs.feature.v1.FeatureService.Persist:output_type -> ofs.feature.v1.PersistResponse
+	2,  // 16: ofs.feature.v1.PeerService.Invalidate:output_type -> ofs.feature.v1.PeerInvalidateResponse
+	14, // [14:17] is the sub-list for method output_type
+	11, // [11:14] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_ofs_feature_v1_service_proto_init() }
@@ -711,13 +999,14 @@ func file_ofs_feature_v1_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ofs_feature_v1_service_proto_rawDesc), len(file_ofs_feature_v1_service_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   9,
+			NumEnums:      1,
+			NumMessages:   12,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_ofs_feature_v1_service_proto_goTypes,
 		DependencyIndexes: file_ofs_feature_v1_service_proto_depIdxs,
+		EnumInfos:         file_ofs_feature_v1_service_proto_enumTypes,
 		MessageInfos:      file_ofs_feature_v1_service_proto_msgTypes,
 	}.Build()
 	File_ofs_feature_v1_service_proto = out.File

@@ -35,8 +35,15 @@ type FeatureServiceClient interface {
 	// groups were found. A store that cannot be reached fails the call with
 	// UNAVAILABLE; it is never answered with defaults.
 	Retrieve(ctx context.Context, in *RetrieveRequest, opts ...grpc.CallOption) (*RetrieveResponse, error)
-	// Persist writes rows of one feature group and returns once they are durable
-	// in Kafka and in the group's store; every server's caches drop the keys.
+	// Persist writes rows of one feature group. It returns OK (the outcome
+	// WRITE_OUTCOME_APPLIED) only once the rows are durable in Kafka, in the
+	// group's store, and out of the caches of every live feature server: a
+	// Retrieve that starts on any live server after OK answers the new values
+	// or newer ones. Every error carries an ErrorInfo detail saying what became
+	// of the write (applied / not applied / unknown) and whether sending the
+	// same request again (with the same idempotency_key) is safe and may help.
+	// Persist answers within the server's configured bound (persist.timeout)
+	// and within the caller's deadline, whatever its store or Kafka do.
 	// Needs a writer token when tokens are configured.
 	Persist(ctx context.Context, in *PersistRequest, opts ...grpc.CallOption) (*PersistResponse, error)
 }
@@ -81,8 +88,15 @@ type FeatureServiceServer interface {
 	// groups were found. A store that cannot be reached fails the call with
 	// UNAVAILABLE; it is never answered with defaults.
 	Retrieve(context.Context, *RetrieveRequest) (*RetrieveResponse, error)
-	// Persist writes rows of one feature group and returns once they are durable
-	// in Kafka and in the group's store; every server's caches drop the keys.
+	// Persist writes rows of one feature group. It returns OK (the outcome
+	// WRITE_OUTCOME_APPLIED) only once the rows are durable in Kafka, in the
+	// group's store, and out of the caches of every live feature server: a
+	// Retrieve that starts on any live server after OK answers the new values
+	// or newer ones. Every error carries an ErrorInfo detail saying what became
+	// of the write (applied / not applied / unknown) and whether sending the
+	// same request again (with the same idempotency_key) is safe and may help.
+	// Persist answers within the server's configured bound (persist.timeout)
+	// and within the caller's deadline, whatever its store or Kafka do.
 	// Needs a writer token when tokens are configured.
 	Persist(context.Context, *PersistRequest) (*PersistResponse, error)
 	mustEmbedUnimplementedFeatureServiceServer()
@@ -172,6 +186,122 @@ var FeatureService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Persist",
 			Handler:    _FeatureService_Persist_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "ofs/feature/v1/service.proto",
+}
+
+const (
+	PeerService_Invalidate_FullMethodName = "/ofs.feature.v1.PeerService/Invalidate"
+)
+
+// PeerServiceClient is the client API for PeerService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// PeerService is internal to a fleet of feature servers: a server that took a
+// Persist tells every other live server (see docs/ARCHITECTURE.md, "Persist")
+// to drop the written keys from its caches, and waits for the answer. Needs a
+// writer token when tokens are configured.
+type PeerServiceClient interface {
+	// Invalidate drops the keys of an invalidation from this server's cache
+	// tiers; it answers once they are dropped.
+	Invalidate(ctx context.Context, in *PeerInvalidateRequest, opts ...grpc.CallOption) (*PeerInvalidateResponse, error)
+}
+
+type peerServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewPeerServiceClient(cc grpc.ClientConnInterface) PeerServiceClient {
+	return &peerServiceClient{cc}
+}
+
+func (c *peerServiceClient) Invalidate(ctx context.Context, in *PeerInvalidateRequest, opts ...grpc.CallOption) (*PeerInvalidateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PeerInvalidateResponse)
+	err := c.cc.Invoke(ctx, PeerService_Invalidate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// PeerServiceServer is the server API for PeerService service.
+// All implementations must embed UnimplementedPeerServiceServer
+// for forward compatibility.
+//
+// PeerService is internal to a fleet of feature servers: a server that took a
+// Persist tells every other live server (see docs/ARCHITECTURE.md, "Persist")
+// to drop the written keys from its caches, and waits for the answer. Needs a
+// writer token when tokens are configured.
+type PeerServiceServer interface {
+	// Invalidate drops the keys of an invalidation from this server's cache
+	// tiers; it answers once they are dropped.
+	Invalidate(context.Context, *PeerInvalidateRequest) (*PeerInvalidateResponse, error)
+	mustEmbedUnimplementedPeerServiceServer()
+}
+
+// UnimplementedPeerServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedPeerServiceServer struct{}
+
+func (UnimplementedPeerServiceServer) Invalidate(context.Context, *PeerInvalidateRequest) (*PeerInvalidateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Invalidate not implemented")
+}
+func (UnimplementedPeerServiceServer) mustEmbedUnimplementedPeerServiceServer() {}
+func (UnimplementedPeerServiceServer) testEmbeddedByValue()                     {}
+
+// UnsafePeerServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to PeerServiceServer will
+// result in compilation errors.
+type UnsafePeerServiceServer interface {
+	mustEmbedUnimplementedPeerServiceServer()
+}
+
+func RegisterPeerServiceServer(s grpc.ServiceRegistrar, srv PeerServiceServer) {
+	// If the following call panics, it indicates UnimplementedPeerServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&PeerService_ServiceDesc, srv)
+}
+
+func _PeerService_Invalidate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PeerInvalidateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeerServiceServer).Invalidate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: PeerService_Invalidate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeerServiceServer).Invalidate(ctx, req.(*PeerInvalidateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// PeerService_ServiceDesc is the grpc.ServiceDesc for PeerService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var PeerService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "ofs.feature.v1.PeerService",
+	HandlerType: (*PeerServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Invalidate",
+			Handler:    _PeerService_Invalidate_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

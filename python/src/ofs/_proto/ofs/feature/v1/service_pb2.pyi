@@ -1,12 +1,45 @@
 from ofs._proto.ofs.feature.v1 import event_pb2 as _event_pb2
 from ofs._proto.ofs.registry.v1 import registry_pb2 as _registry_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class WriteOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    WRITE_OUTCOME_UNSPECIFIED: _ClassVar[WriteOutcome]
+    WRITE_OUTCOME_APPLIED: _ClassVar[WriteOutcome]
+    WRITE_OUTCOME_NOT_APPLIED: _ClassVar[WriteOutcome]
+    WRITE_OUTCOME_UNKNOWN: _ClassVar[WriteOutcome]
+WRITE_OUTCOME_UNSPECIFIED: WriteOutcome
+WRITE_OUTCOME_APPLIED: WriteOutcome
+WRITE_OUTCOME_NOT_APPLIED: WriteOutcome
+WRITE_OUTCOME_UNKNOWN: WriteOutcome
+
+class PeerInvalidateRequest(_message.Message):
+    __slots__ = ("invalidation",)
+    INVALIDATION_FIELD_NUMBER: _ClassVar[int]
+    FROM_FIELD_NUMBER: _ClassVar[int]
+    invalidation: _event_pb2.Invalidation
+    def __init__(self, invalidation: _Optional[_Union[_event_pb2.Invalidation, _Mapping]] = ..., **kwargs) -> None: ...
+
+class PeerInvalidateResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ErrorInfo(_message.Message):
+    __slots__ = ("retryable", "outcome", "idempotency_key")
+    RETRYABLE_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    retryable: bool
+    outcome: WriteOutcome
+    idempotency_key: str
+    def __init__(self, retryable: _Optional[bool] = ..., outcome: _Optional[_Union[WriteOutcome, str]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class EntityKey(_message.Message):
     __slots__ = ("values",)
@@ -85,17 +118,23 @@ class RetrieveResponse(_message.Message):
     def __init__(self, columns: _Optional[_Iterable[_Union[Column, _Mapping]]] = ..., matrices: _Optional[_Iterable[_Union[DenseMatrix, _Mapping]]] = ..., rows: _Optional[_Iterable[_Union[Row, _Mapping]]] = ..., registry_revision: _Optional[int] = ...) -> None: ...
 
 class PersistRequest(_message.Message):
-    __slots__ = ("entity", "feature_group", "rows")
+    __slots__ = ("entity", "feature_group", "rows", "idempotency_key")
     ENTITY_FIELD_NUMBER: _ClassVar[int]
     FEATURE_GROUP_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     entity: str
     feature_group: str
     rows: _containers.RepeatedCompositeFieldContainer[_event_pb2.FeatureEvent]
-    def __init__(self, entity: _Optional[str] = ..., feature_group: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[_event_pb2.FeatureEvent, _Mapping]]] = ...) -> None: ...
+    idempotency_key: str
+    def __init__(self, entity: _Optional[str] = ..., feature_group: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[_event_pb2.FeatureEvent, _Mapping]]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
 
 class PersistResponse(_message.Message):
-    __slots__ = ("rows",)
+    __slots__ = ("rows", "peers_acknowledged", "peers_fenced")
     ROWS_FIELD_NUMBER: _ClassVar[int]
+    PEERS_ACKNOWLEDGED_FIELD_NUMBER: _ClassVar[int]
+    PEERS_FENCED_FIELD_NUMBER: _ClassVar[int]
     rows: int
-    def __init__(self, rows: _Optional[int] = ...) -> None: ...
+    peers_acknowledged: _containers.RepeatedScalarFieldContainer[str]
+    peers_fenced: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, rows: _Optional[int] = ..., peers_acknowledged: _Optional[_Iterable[str]] = ..., peers_fenced: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -63,8 +63,15 @@ class FeatureServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Persist(self, request, context):
-        """Persist writes rows of one feature group and returns once they are durable
-        in Kafka and in the group's store; every server's caches drop the keys.
+        """Persist writes rows of one feature group. It returns OK (the outcome
+        WRITE_OUTCOME_APPLIED) only once the rows are durable in Kafka, in the
+        group's store, and out of the caches of every live feature server: a
+        Retrieve that starts on any live server after OK answers the new values
+        or newer ones. Every error carries an ErrorInfo detail saying what became
+        of the write (applied / not applied / unknown) and whether sending the
+        same request again (with the same idempotency_key) is safe and may help.
+        Persist answers within the server's configured bound (persist.timeout)
+        and within the caller's deadline, whatever its store or Kafka do.
         Needs a writer token when tokens are configured.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -140,6 +147,92 @@ class FeatureService:
             '/ofs.feature.v1.FeatureService/Persist',
             ofs_dot_feature_dot_v1_dot_service__pb2.PersistRequest.SerializeToString,
             ofs_dot_feature_dot_v1_dot_service__pb2.PersistResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class PeerServiceStub:
+    """PeerService is internal to a fleet of feature servers: a server that took a
+    Persist tells every other live server (see docs/ARCHITECTURE.md, "Persist")
+    to drop the written keys from its caches, and waits for the answer. Needs a
+    writer token when tokens are configured.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Invalidate = channel.unary_unary(
+                '/ofs.feature.v1.PeerService/Invalidate',
+                request_serializer=ofs_dot_feature_dot_v1_dot_service__pb2.PeerInvalidateRequest.SerializeToString,
+                response_deserializer=ofs_dot_feature_dot_v1_dot_service__pb2.PeerInvalidateResponse.FromString,
+                _registered_method=True)
+
+
+class PeerServiceServicer:
+    """PeerService is internal to a fleet of feature servers: a server that took a
+    Persist tells every other live server (see docs/ARCHITECTURE.md, "Persist")
+    to drop the written keys from its caches, and waits for the answer. Needs a
+    writer token when tokens are configured.
+    """
+
+    def Invalidate(self, request, context):
+        """Invalidate drops the keys of an invalidation from this server's cache
+        tiers; it answers once they are dropped.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_PeerServiceServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Invalidate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Invalidate,
+                    request_deserializer=ofs_dot_feature_dot_v1_dot_service__pb2.PeerInvalidateRequest.FromString,
+                    response_serializer=ofs_dot_feature_dot_v1_dot_service__pb2.PeerInvalidateResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'ofs.feature.v1.PeerService', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('ofs.feature.v1.PeerService', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class PeerService:
+    """PeerService is internal to a fleet of feature servers: a server that took a
+    Persist tells every other live server (see docs/ARCHITECTURE.md, "Persist")
+    to drop the written keys from its caches, and waits for the answer. Needs a
+    writer token when tokens are configured.
+    """
+
+    @staticmethod
+    def Invalidate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ofs.feature.v1.PeerService/Invalidate',
+            ofs_dot_feature_dot_v1_dot_service__pb2.PeerInvalidateRequest.SerializeToString,
+            ofs_dot_feature_dot_v1_dot_service__pb2.PeerInvalidateResponse.FromString,
             options,
             channel_credentials,
             insecure,
