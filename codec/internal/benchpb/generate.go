@@ -2,4 +2,4 @@
 // compare the block formats with.
 package benchpb
 
-// Regenerate with `go tool task proto`.
+// Regenerate with `./task proto`.
