@@ -88,7 +88,7 @@ func needServices(t *testing.T) {
 	}
 }
 
-var errMissing = errors.New("a service is missing; start the services with `./task services:up`")
+var errMissing = errors.New("a service is missing; start the services with `go tool task services:up`")
 
 // service returns the addresses of a dev service, checking that the first
 // answers.

@@ -1,5 +1,5 @@
 // Package devbin builds the programs that tests run (ofs itself, helm) into
-// the repository's .dev/bin, where `./task dev` builds ofs too, so that a
+// the repository's .dev/bin, where `go tool task dev` builds ofs too, so that a
 // program is built once for the whole suite and not once per test.
 //
 // `go build -o` does not link again when the file there is up to date, so a
@@ -63,5 +63,5 @@ func Build(tb testing.TB, name string, env []string, args ...string) string {
 	return p
 }
 
-// Ofs is ofs as `./task dev` builds it: .dev/bin/ofs.
+// Ofs is ofs as `go tool task dev` builds it: .dev/bin/ofs.
 func Ofs(tb testing.TB) string { return Build(tb, "ofs", nil, "./cmd/ofs") }

@@ -3,10 +3,10 @@
 //
 // An address comes from the environment variable of the service (for
 // example OFS_KAFKA_BROKERS) or else from the services file that
-// `./task services:up` writes (.dev/services.env at the repository
+// `go tool task services:up` writes (.dev/services.env at the repository
 // root). When the service is absent or unreachable, the test is skipped on a
 // developer's machine, and fails when CI=true or OFS_REQUIRE_SERVICES=1
-// (`./task test` sets the latter): there a missing service is a broken
+// (`go tool task test` sets the latter): there a missing service is a broken
 // setup, never a reason to pass. With -short every such test is skipped.
 package testenv
 
@@ -156,7 +156,7 @@ func list(tb testing.TB, key, service string) []string {
 
 func missing(tb testing.TB, format string, args ...any) {
 	tb.Helper()
-	format += "; start the services with `./task services:up`"
+	format += "; start the services with `go tool task services:up`"
 	if Required() {
 		tb.Fatalf(format, args...)
 	}

@@ -57,7 +57,7 @@ class Missing(Exception):
 def service(key: str) -> list[str]:
     v = lookup(key)
     if not v:
-        raise Missing(f"{key} is not configured; start the services with `./task services:up`")
+        raise Missing(f"{key} is not configured; start the services with `go tool task services:up`")
     addrs = v.split(",")
     host, _, port = addrs[0].rpartition(":")
     try:

@@ -2,4 +2,4 @@
 // compare the block formats with.
 package benchpb
 
-// Regenerate with `./task proto`.
+// Regenerate with `go tool task proto`.
