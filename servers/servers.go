@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"runtime/debug"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
@@ -95,4 +96,19 @@ func Status(err error) error {
 		}
 	}
 	return status.Error(code, clipMessage(err.Error(), MaxStatusMessage))
+}
+
+// Loopback reports whether addr (host:port) listens on loopback only:
+// "localhost" or a loopback IP. Servers that refuse to run open beyond the
+// machine (the gRPC server, pprof, the console) ask it.
+func Loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"time"
 
@@ -226,7 +225,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("grpc.max_connection_age is %s, want 0 (off) or more", c.GRPC.MaxConnectionAge))
 	}
 	errs = append(errs, c.checkExposure(), c.checkLimits())
-	if a := c.Metrics.PprofAddr; a != "" && !loopback(a) {
+	if a := c.Metrics.PprofAddr; a != "" && !servers.Loopback(a) {
 		errs = append(errs, fmt.Errorf("metrics.pprof_addr %q is not a loopback address (127.0.0.1:port, [::1]:port, localhost:port)", a))
 	}
 	errs = append(errs, c.Persist.validate()...)
@@ -249,25 +248,12 @@ func (c *Config) Validate() error {
 // checkExposure refuses a gRPC listener beyond loopback that anyone could
 // write through: no tokens, no mutual TLS, and no grpc.insecure.
 func (c *Config) checkExposure() error {
-	if loopback(c.GRPC.Addr) || c.GRPC.Insecure || len(c.Auth.ReaderTokens)+len(c.Auth.WriterTokens) > 0 ||
+	if servers.Loopback(c.GRPC.Addr) || c.GRPC.Insecure || len(c.Auth.ReaderTokens)+len(c.Auth.WriterTokens) > 0 ||
 		c.GRPC.TLS.CAFile != "" {
 		return nil
 	}
 	return fmt.Errorf("grpc.addr %q is not loopback, with neither tokens (auth, OFS_READER_TOKENS, OFS_WRITER_TOKENS) "+
 		"nor mutual TLS (grpc.tls.ca_file): anyone who reaches it could Persist and Apply; set one, or grpc.insecure: true", c.GRPC.Addr)
-}
-
-// loopback reports whether addr (host:port) listens on loopback only.
-func loopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func (c *Config) checkLimits() error {
@@ -362,6 +348,16 @@ func (f *configFlags) register(cmd *cobra.Command, withGRPC bool) {
 		fl.StringVar(&f.grpcAddr, "grpc-addr", "", "gRPC listen address (env OFS_GRPC_ADDR)")
 		fl.StringVar(&f.consoleAddr, "console-addr", "", "address of the web console, off when empty (env OFS_CONSOLE_ADDR)")
 	}
+}
+
+// runtime loads the configuration and opens what every long-running
+// command shares (the etcd client, the topic names, the logger).
+func (f *configFlags) runtime(g *globals) (*runtime, error) {
+	cfg, err := f.Load()
+	if err != nil {
+		return nil, err
+	}
+	return newRuntime(cfg, g)
 }
 
 // Load builds the configuration: defaults, file, environment, flags; then

@@ -61,11 +61,7 @@ func newReplay(g *globals) *cobra.Command {
 			if !at.IsZero() && intoPrefix == "" && intoKS == "" {
 				return usageError{errors.New("--as-of needs --into-prefix or --into-keyspace: a past store is never written over the live one")}
 			}
-			cfg, err := cf.Load()
-			if err != nil {
-				return err
-			}
-			rt, err := newRuntime(cfg, g)
+			rt, err := cf.runtime(g)
 			if err != nil {
 				return err
 			}
@@ -80,12 +76,12 @@ func newReplay(g *globals) *cobra.Command {
 			}
 			// The stores the connections point at now, fixed for the whole
 			// replay (the replay's own switch must not move them under it).
-			root := catalog.ConnectionsRoot(cfg.Prefix)
+			root := catalog.ConnectionsRoot(rt.cfg.Prefix)
 			current, err := catalog.Targets(ctx, rt.etcd, root)
 			if err != nil {
 				return err
 			}
-			stores := connections.NewSet(cfg.Stores, holder, rt.log)
+			stores := connections.NewSet(rt.cfg.Stores, holder, rt.log)
 			defer stores.Close()
 			stores.SetTargets(current)
 			target := catalog.Target{KeyPrefix: intoPrefix, Keyspace: intoKS}
@@ -95,7 +91,7 @@ func newReplay(g *globals) *cobra.Command {
 					return err
 				}
 			}
-			src := replay.Source{Brokers: cfg.Kafka.Brokers, Sarama: rt.sarama("ofs-replay"), Names: rt.names, Groups: groups, AsOf: at}
+			src := replay.Source{Brokers: rt.cfg.Kafka.Brokers, Sarama: rt.sarama("ofs-replay"), Names: rt.names, Groups: groups, AsOf: at}
 			run := func(src replay.Source, ann replay.Announce) (replay.Summary, error) {
 				sum, err := replay.Run(ctx, replay.Config{
 					Source: src, Announce: ann, Log: rt.log,
@@ -128,7 +124,7 @@ func newReplay(g *globals) *cobra.Command {
 				return err
 			}
 			printReplaySummary(g, sum)
-			if err := replay.Switch(ctx, rt.etcd, root, catalog.AcksRoot(cfg.Prefix), moved, fence); err != nil {
+			if err := replay.Switch(ctx, rt.etcd, root, catalog.AcksRoot(rt.cfg.Prefix), moved, fence); err != nil {
 				return fmt.Errorf("the new target is filled and set in etcd, but the switch is not complete: %w "+
 					"(the processes named still use the old target; once they follow, run `ofs replay` in place to catch up)", err)
 			}

@@ -40,11 +40,7 @@ func newServe(g *globals) *cobra.Command {
 			"It listens on loopback unless --grpc-addr says otherwise.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := cf.Load()
-			if err != nil {
-				return err
-			}
-			rt, err := newRuntime(cfg, g)
+			rt, err := cf.runtime(g)
 			if err != nil {
 				return err
 			}

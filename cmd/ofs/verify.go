@@ -46,11 +46,7 @@ func newVerify(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg, err := cf.Load()
-			if err != nil {
-				return err
-			}
-			rt, err := newRuntime(cfg, g)
+			rt, err := cf.runtime(g)
 			if err != nil {
 				return err
 			}
@@ -72,7 +68,7 @@ func newVerify(g *globals) *cobra.Command {
 				progressbar.OptionThrottle(250*time.Millisecond), progressbar.OptionSetVisibility(isTerminal(g.stderr)),
 				progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
 			report, err := replay.Verify(ctx, replay.VerifyConfig{
-				Source: replay.Source{Brokers: cfg.Kafka.Brokers, Sarama: rt.sarama("ofs-verify"), Names: rt.names, Groups: groups, AsOf: at},
+				Source: replay.Source{Brokers: rt.cfg.Kafka.Brokers, Sarama: rt.sarama("ofs-verify"), Names: rt.names, Groups: groups, AsOf: at},
 				Stores: func(s *schema.Store) (views.Store, error) { return stores.Connection(s.Connection, s.Kind) },
 				Diffs:  diffs,
 				Progress: func(p replay.VerifyProgress) {

@@ -27,6 +27,7 @@ import (
 
 	"github.com/ofstack/ofs/internal/plan"
 	"github.com/ofstack/ofs/schema"
+	"github.com/ofstack/ofs/servers"
 	"github.com/ofstack/ofs/topics"
 	"github.com/ofstack/ofs/views"
 )
@@ -131,7 +132,7 @@ func New(addr string, holder *schema.Holder, registry plan.Registry, brokers []s
 	if holder == nil || registry == nil || scfg == nil || len(brokers) == 0 {
 		return nil, fmt.Errorf("%w: the registry holder, the registry service and Kafka are required", ErrMissing)
 	}
-	if !s.authEnabled() && !s.mtls && !loopback(addr) {
+	if !s.authEnabled() && !s.mtls && !servers.Loopback(addr) {
 		return nil, fmt.Errorf("%w: %s", ErrUnprotected, addr)
 	}
 	if s.authEnabled() && len(s.writeTok) == 0 {
@@ -166,19 +167,6 @@ func (s *Server) URL() string {
 // Ready is closed once the console has read the registry's history to its
 // end at start.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
-
-// loopback reports whether addr's host is a loopback name or address.
-func loopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
 
 // Run serves until ctx is done, following the registry and dead-letter
 // topics and the features topic's traffic.
