@@ -62,14 +62,16 @@ func raiseMessageBytes(admin sarama.ClusterAdmin, s Spec) error {
 	if err != nil {
 		return fmt.Errorf("topics: %s: %s %q: %w", s.Name, maxMessageBytesKey, want, err)
 	}
-	res, err := admin.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.TopicResource, Name: s.Name,
-		ConfigNames: []string{maxMessageBytesKey}}}, sarama.DescribeConfigsOptions{})
-	if err != nil || len(res) != 1 || res[0].ErrorCode != sarama.ErrNoError {
-		// Not allowed to look (a managed Kafka whose topics its operators
-		// made): the topic is as they configured it.
+	res, err := describeMessageBytes(admin, s.Name)
+	switch {
+	case errors.Is(err, errNotAllowed):
+		// A managed Kafka whose topics its operators made: the topic is as
+		// they configured it.
 		return nil
+	case err != nil:
+		return err
 	}
-	for _, e := range res[0].Configs {
+	for _, e := range res.Configs {
 		if e.Name != maxMessageBytesKey {
 			continue
 		}
@@ -83,6 +85,37 @@ func raiseMessageBytes(admin sarama.ClusterAdmin, s Spec) error {
 		return fmt.Errorf("topics: raise %s of %s to %s: %w", maxMessageBytesKey, s.Name, want, err)
 	}
 	return nil
+}
+
+// errNotAllowed: this client may not describe the topic's configuration.
+var errNotAllowed = errors.New("topics: not allowed to describe the configuration")
+
+// describeMessageBytes reads a topic's max.message.bytes, asking again
+// within settleTime while the broker does not know a topic that another
+// process (or this one) has just created.
+func describeMessageBytes(admin sarama.ClusterAdmin, topic string) (*sarama.ConfigResourceResult, error) {
+	deadline := time.Now().Add(settleTime)
+	for {
+		res, err := admin.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.TopicResource, Name: topic,
+			ConfigNames: []string{maxMessageBytesKey}}}, sarama.DescribeConfigsOptions{})
+		code := sarama.ErrNoError
+		if err == nil && len(res) == 1 {
+			code = res[0].ErrorCode
+		}
+		switch {
+		case errors.Is(err, sarama.ErrTopicAuthorizationFailed), errors.Is(err, sarama.ErrClusterAuthorizationFailed),
+			code == sarama.ErrTopicAuthorizationFailed, code == sarama.ErrClusterAuthorizationFailed:
+			return nil, errNotAllowed
+		case err == nil && len(res) == 1 && code == sarama.ErrNoError:
+			return res[0], nil
+		case time.Now().After(deadline):
+			if err == nil {
+				err = code
+			}
+			return nil, fmt.Errorf("topics: describe the configuration of %s: %w", topic, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // settleTime bounds the wait for a topic that another process has just

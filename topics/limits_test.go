@@ -112,12 +112,18 @@ func TestEnsureRaisesMessageBytes(t *testing.T) {
 	if err := topics.Ensure(admin, names.Specs(topics.Layout{FeaturePartitions: 1})); err != nil {
 		t.Fatal(err)
 	}
-	res, err := admin.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.TopicResource, Name: string(names.Invalidations),
-		ConfigNames: []string{"max.message.bytes"}}}, sarama.DescribeConfigsOptions{})
-	if err != nil || len(res) != 1 {
-		t.Fatalf("describe configs: %v %+v", err, res)
+	// The broker applies an altered configuration shortly after the
+	// controller took it: ask until it shows.
+	want, v := strconv.Itoa(2*topics.MaxMessageBytes), ""
+	for deadline := time.Now().Add(20 * time.Second); v != want && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		res, err := admin.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.TopicResource, Name: string(names.Invalidations),
+			ConfigNames: []string{"max.message.bytes"}}}, sarama.DescribeConfigsOptions{})
+		if err != nil || len(res) != 1 {
+			t.Fatalf("describe configs: %v %+v", err, res)
+		}
+		v = configValue(res[0].Configs, "max.message.bytes")
 	}
-	if v := configValue(res[0].Configs, "max.message.bytes"); v != strconv.Itoa(2*topics.MaxMessageBytes) {
-		t.Fatalf("max.message.bytes = %q after Ensure, want %d", v, 2*topics.MaxMessageBytes)
+	if v != want {
+		t.Fatalf("max.message.bytes = %q after Ensure, want %s", v, want)
 	}
 }
