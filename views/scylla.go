@@ -413,61 +413,6 @@ func (s *Scylla) Write(ctx context.Context, blocks []Block) error {
 	})
 }
 
-// Read queries the groups of each key, one query per key (one partition),
-// keys concurrently.
-func (s *Scylla) Read(ctx context.Context, keys []Key, groups []uint32) ([][]byte, error) {
-	out := make([][]byte, len(keys)*len(groups))
-	if len(out) == 0 {
-		return out, nil
-	}
-	if err := checkKeys(keys); err != nil {
-		return nil, err
-	}
-	fgs := make([]int32, len(groups))
-	for j, g := range groups {
-		fgs[j] = int32(g) // group ids are stored as CQL int by reinterpretation
-	}
-	tables, err := s.tablesFor(ctx, len(keys), func(i int) string { return keys[i].Entity })
-	if err != nil {
-		return nil, err
-	}
-	tbs := make([]*table, len(keys))
-	args := make([][]any, len(keys))
-	for i, k := range keys {
-		tb, a, err := bind(tables, k, 1)
-		if err != nil {
-			return nil, err
-		}
-		tbs[i], args[i] = tb, append(a, fgs)
-	}
-	err = s.each(ctx, len(keys), func(ctx context.Context, i int) error {
-		sc := s.session.Query(tbs[i].query, args[i]...).WithContext(ctx).Idempotent(true).Iter().Scanner()
-		row := out[i*len(groups) : (i+1)*len(groups)]
-		for sc.Next() {
-			var (
-				g int32
-				v []byte
-			)
-			if err := sc.Scan(&g, &v); err != nil {
-				return fmt.Errorf("views: scylla: read %s: %w", keys[i], err)
-			}
-			for j, want := range fgs {
-				if want == g {
-					row[j] = v
-				}
-			}
-		}
-		if err := sc.Err(); err != nil {
-			return s.fail(ctx, "read "+keys[i].String(), err)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 // each runs f(0) ... f(n-1) on up to s.concurrency goroutines and returns
 // the first error, which cancels the calls still to come. When the caller's
 // context ends before every call ran, it returns the context's error.

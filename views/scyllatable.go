@@ -50,10 +50,12 @@ type table struct {
 	create string
 	// insert binds the keys, group, block, TTL and timestamp (its names:
 	// the columns quoted, then ttlBind and timestampBind); query binds the
-	// keys and the list of groups.
+	// keys and the list of groups; queryIn, of a table of one key column,
+	// binds a list of key values and the list of groups.
 	insert      string
 	insertNames []string
 	query       string
+	queryIn     string
 	want        []string
 }
 
@@ -123,6 +125,9 @@ func newTable(keyspace string, t Table) (*table, error) {
 		where = append(where, qb.Eq(k))
 	}
 	tb.query, _ = qb.Select(meta.Name()).Columns(g, v).Where(append(where, qb.In(g))...).ToCql()
+	if len(keys) == 1 {
+		tb.queryIn, _ = qb.Select(meta.Name()).Columns(keys[0], g, v).Where(qb.In(keys[0]), qb.In(g)).ToCql()
+	}
 	return tb, nil
 }
 
