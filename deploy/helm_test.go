@@ -12,17 +12,18 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ofstack/ofs/internal/devbin"
 )
 
 // The image's build step, as deploy/docker/Dockerfile runs it.
 const imageBuild = "CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags=-s -o /out/ofs ./cmd/ofs"
 
-// TestImageBuild runs the Dockerfile's build step (with another output):
-// ofs must build as one static binary without cgo.
-func TestImageBuild(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary (-short)")
-	}
+// imageOfs builds ofs as the image does (the Dockerfile's build step, into
+// .dev/bin/ofs-static): once for the package's tests, and again only when
+// the code changed.
+func imageOfs(t *testing.T) string {
+	t.Helper()
 	df, err := os.ReadFile(filepath.Join("docker", "Dockerfile"))
 	if err != nil {
 		t.Fatal(err)
@@ -30,22 +31,25 @@ func TestImageBuild(t *testing.T) {
 	if !strings.Contains(string(df), "RUN "+imageBuild+"\n") {
 		t.Fatalf("deploy/docker/Dockerfile no longer builds with %q: update the test with it", imageBuild)
 	}
-	out := filepath.Join(t.TempDir(), "ofs")
-	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s", "-o", out, "./cmd/ofs")
-	cmd.Dir = ".."
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", imageBuild, err, b)
+	return devbin.Build(t, "ofs-static", []string{"CGO_ENABLED=0"}, "-trimpath", "-buildvcs=false", "-ldflags=-s", "./cmd/ofs")
+}
+
+// TestImageBuild runs the Dockerfile's build step (with another output):
+// ofs must build as one static binary without cgo.
+func TestImageBuild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary (-short)")
 	}
-	if b, err := exec.Command(out, "version").CombinedOutput(); err != nil {
+	if b, err := exec.Command(imageOfs(t), "version").CombinedOutput(); err != nil {
 		t.Fatalf("the static binary does not run: %v\n%s", err, b)
 	}
 }
 
-// helm runs the pinned helm (tools/go.mod) in deploy/.
+// helm runs the pinned helm (tools/go.mod, built once into .dev/bin) in
+// deploy/.
 func helm(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	cmd := exec.Command("go", append([]string{"tool", "-modfile=../tools/go.mod", "helm"}, args...)...)
+	cmd := exec.Command(devbin.Build(t, "helm", nil, "-modfile=tools/go.mod", "helm.sh/helm/v3/cmd/helm"), args...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
@@ -120,10 +124,7 @@ func TestHelmChart(t *testing.T) {
 		"--set", "grpcTLS.secretName=ofs-tls", "--set", "grpcTLS.mutual=true"); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	ofs := filepath.Join(t.TempDir(), "ofs")
-	if b, err := exec.Command("go", "build", "-o", ofs, "../cmd/ofs").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
+	ofs := imageOfs(t) // the chart runs the image's binary
 
 	objs, err := render(t, "grpcTLS.secretName=ofs-tls", "grpcTLS.mutual=true", "serve.diskCacheBytes=1073741824",
 		"secretEnv.OFS_KAFKA_SASL_PASSWORD.secret=ofs-kafka", "secretEnv.OFS_KAFKA_SASL_PASSWORD.key=password",

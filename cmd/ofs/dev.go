@@ -177,25 +177,15 @@ func devDemo(ctx context.Context, g *globals, rt *runtime, o *devOptions, t0 tim
 			return err
 		}
 	}
-	b := strings.Join(rt.cfg.Kafka.Brokers, ",")
-	fmt.Fprintf(out, `
-Next steps:
-  Kafka (in process; kcat works):  %[1]s
-    kcat -b %[1]s -L
-    echo 'user/user_activity/7|{"entity":"user","keys":{"user_id":7},"feature_group":"user_activity","values":{"clicks_1h":12}}' \
-      | kcat -b %[1]s -t %[2]s -P -K'|' -X partitioner=murmur2_random
-  gRPC (FeatureService, RegistryService; reflection on):  %[3]s
-    (no grpcurl installed? in this repository, "go tool -modfile=tools/go.mod grpcurl" is one)
-    grpcurl -plaintext -d '{"entity":"user","key_values":["7"],"groups":[{"feature_group":"user_activity"}],"typed_values":true}' \
-      %[3]s ofs.feature.v1.FeatureService/Retrieve
-    %[6]s get --addr %[3]s --entity user --group user_activity 7
-    %[6]s registry list --addr %[3]s
-  Console:  http://%[7]s/  (discover, history, plan, freshness, look up)
-  Metrics:  http://%[4]s/metrics
-  etcd:     %[5]s
-  A walkthrough of all of it: examples/quickstart/README.md
-
-`, b, rt.names.Features, o.grpcAddr, o.metricsAddr, strings.Join(rt.cfg.Etcd.Endpoints, ","), os.Args[0], o.consoleAddr)
+	printNextSteps(out, nextSteps{
+		ofs:     selfCommand(),
+		brokers: strings.Join(rt.cfg.Kafka.Brokers, ","),
+		etcd:    strings.Join(rt.cfg.Etcd.Endpoints, ","),
+		grpc:    o.grpcAddr,
+		metrics: o.metricsAddr,
+		topic:   string(rt.names.Features),
+		console: o.consoleAddr,
+	})
 	if kept {
 		fmt.Fprintf(out, "Kept on disk in %s: the broker's log, etcd and the feature store; a new `ofs dev --dir %s` starts from them.\n", dir, dir)
 	} else {

@@ -51,13 +51,39 @@ func TestDevDemoAndKcat(t *testing.T) {
 	}
 	got := out.String()
 	for _, want := range []string{"+ feature group user_profile", "Published 6 sample events",
-		"404      false", "kcat -b " + kafka, "grpcurl -plaintext", "http://" + metrics + "/metrics", "Nothing is kept"} {
+		"404      false", "kcat -b " + kafka, binary + " publish --brokers " + kafka, "http://" + metrics + "/metrics", "Nothing is kept"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("ofs dev output lacks %q", want)
 		}
 	}
 	if !rowHas(got, "2", "32", "IN") {
 		t.Errorf("the demo table lacks user 2's age and country:\n%s", got)
+	}
+
+	// Every line of the next steps runs as printed (kcat is installed here,
+	// so its lines are among them), and the event they publish is served.
+	steps := nextStepLines(got)
+	if len(steps) < 5 {
+		t.Fatalf("only %d command lines in the next steps:\n%s", len(steps), got)
+	}
+	var read string
+	for _, line := range steps {
+		for {
+			b, err := exec.Command("bash", "-euo", "pipefail", "-c", line).CombinedOutput()
+			if err == nil && (!strings.Contains(line, " get ") || rowHas(string(b), "7", "true", "12")) {
+				if strings.Contains(line, " get ") {
+					read = string(b)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("a next step fails: %v\n%s\n%s", err, line, b)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	if read == "" {
+		t.Fatalf("the next steps read nothing back:\n%s", got)
 	}
 
 	event := `user/user_activity/7|{"entity":"user","keys":{"user_id":7},"feature_group":"user_activity","values":{"clicks_1h":12}}` + "\n"
@@ -89,6 +115,26 @@ func TestDevDemoAndKcat(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("ofs dev did not stop within 30s of Ctrl-C")
 	}
+}
+
+// nextStepLines returns the command lines of ofs dev's next steps: four
+// spaces in, not a remark in parentheses, continued by a trailing \.
+func nextStepLines(out string) []string {
+	_, steps, _ := strings.Cut(out, "Next steps")
+	var lines []string
+	cont := false
+	for _, l := range strings.Split(steps, "\n") {
+		switch {
+		case cont:
+			lines[len(lines)-1] += "\n" + l
+		case strings.HasPrefix(l, "    ") && !strings.HasPrefix(strings.TrimSpace(l), "("):
+			lines = append(lines, strings.TrimSpace(l))
+		default:
+			continue
+		}
+		cont = strings.HasSuffix(l, "\\")
+	}
+	return lines
 }
 
 // rowHas reports whether a line of the table starts with key and holds the

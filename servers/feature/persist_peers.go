@@ -257,11 +257,11 @@ func (p *Peers) leave() {
 }
 
 // Invalidate is PeerService.Invalidate: another server's Persist.
-func (p *Peers) Invalidate(_ context.Context, req *featurev1.PeerInvalidateRequest) (*featurev1.PeerInvalidateResponse, error) {
+func (p *Peers) Invalidate(_ context.Context, req *featurev1.InvalidateRequest) (*featurev1.InvalidateResponse, error) {
 	if p.cache != nil {
 		applyInvalidation(p.cache, req.GetInvalidation())
 	}
-	return &featurev1.PeerInvalidateResponse{}, nil
+	return &featurev1.InvalidateResponse{}, nil
 }
 
 func (p *Peers) conn(addr string) (featurev1.PeerServiceClient, error) {
@@ -302,7 +302,7 @@ func (p *Peers) invalidate(ctx context.Context, inv *featurev1.Invalidation) (ac
 		err   error
 	}
 	results := make(chan result, len(resp.Kvs))
-	req := &featurev1.PeerInvalidateRequest{Invalidation: inv, From: p.id}
+	req := &featurev1.InvalidateRequest{Invalidation: inv, From: p.id}
 	n := 0
 	for _, kv := range resp.Kvs {
 		id := strings.TrimPrefix(string(kv.Key), p.prefix)

@@ -83,7 +83,7 @@ func (WriteOutcome) EnumDescriptor() ([]byte, []int) {
 	return file_ofs_feature_v1_service_proto_rawDescGZIP(), []int{0}
 }
 
-type PeerInvalidateRequest struct {
+type InvalidateRequest struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Invalidation *Invalidation          `protobuf:"bytes,1,opt,name=invalidation,proto3" json:"invalidation,omitempty"`
 	// The id of the server that sends it, for logs.
@@ -92,20 +92,20 @@ type PeerInvalidateRequest struct {
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *PeerInvalidateRequest) Reset() {
-	*x = PeerInvalidateRequest{}
+func (x *InvalidateRequest) Reset() {
+	*x = InvalidateRequest{}
 	mi := &file_ofs_feature_v1_service_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *PeerInvalidateRequest) String() string {
+func (x *InvalidateRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*PeerInvalidateRequest) ProtoMessage() {}
+func (*InvalidateRequest) ProtoMessage() {}
 
-func (x *PeerInvalidateRequest) ProtoReflect() protoreflect.Message {
+func (x *InvalidateRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_ofs_feature_v1_service_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -117,45 +117,45 @@ func (x *PeerInvalidateRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use PeerInvalidateRequest.ProtoReflect.Descriptor instead.
-func (*PeerInvalidateRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use InvalidateRequest.ProtoReflect.Descriptor instead.
+func (*InvalidateRequest) Descriptor() ([]byte, []int) {
 	return file_ofs_feature_v1_service_proto_rawDescGZIP(), []int{0}
 }
 
-func (x *PeerInvalidateRequest) GetInvalidation() *Invalidation {
+func (x *InvalidateRequest) GetInvalidation() *Invalidation {
 	if x != nil {
 		return x.Invalidation
 	}
 	return nil
 }
 
-func (x *PeerInvalidateRequest) GetFrom() string {
+func (x *InvalidateRequest) GetFrom() string {
 	if x != nil {
 		return x.From
 	}
 	return ""
 }
 
-type PeerInvalidateResponse struct {
+type InvalidateResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *PeerInvalidateResponse) Reset() {
-	*x = PeerInvalidateResponse{}
+func (x *InvalidateResponse) Reset() {
+	*x = InvalidateResponse{}
 	mi := &file_ofs_feature_v1_service_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *PeerInvalidateResponse) String() string {
+func (x *InvalidateResponse) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*PeerInvalidateResponse) ProtoMessage() {}
+func (*InvalidateResponse) ProtoMessage() {}
 
-func (x *PeerInvalidateResponse) ProtoReflect() protoreflect.Message {
+func (x *InvalidateResponse) ProtoReflect() protoreflect.Message {
 	mi := &file_ofs_feature_v1_service_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -167,8 +167,8 @@ func (x *PeerInvalidateResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use PeerInvalidateResponse.ProtoReflect.Descriptor instead.
-func (*PeerInvalidateResponse) Descriptor() ([]byte, []int) {
+// Deprecated: Use InvalidateResponse.ProtoReflect.Descriptor instead.
+func (*InvalidateResponse) Descriptor() ([]byte, []int) {
 	return file_ofs_feature_v1_service_proto_rawDescGZIP(), []int{1}
 }
 
@@ -868,11 +868,11 @@ var File_ofs_feature_v1_service_proto protoreflect.FileDescriptor
 
 const file_ofs_feature_v1_service_proto_rawDesc = "" +
 	"\n" +
-	"\x1cofs/feature/v1/service.proto\x12\x0eofs.feature.v1\x1a\x1aofs/feature/v1/event.proto\x1a\x1eofs/registry/v1/registry.proto\"m\n" +
-	"\x15PeerInvalidateRequest\x12@\n" +
+	"\x1cofs/feature/v1/service.proto\x12\x0eofs.feature.v1\x1a\x1aofs/feature/v1/event.proto\x1a\x1eofs/registry/v1/registry.proto\"i\n" +
+	"\x11InvalidateRequest\x12@\n" +
 	"\finvalidation\x18\x01 \x01(\v2\x1c.ofs.feature.v1.InvalidationR\finvalidation\x12\x12\n" +
-	"\x04from\x18\x02 \x01(\tR\x04from\"\x18\n" +
-	"\x16PeerInvalidateResponse\"\x8a\x01\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\"\x14\n" +
+	"\x12InvalidateResponse\"\x8a\x01\n" +
 	"\tErrorInfo\x12\x1c\n" +
 	"\tretryable\x18\x01 \x01(\bR\tretryable\x126\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2\x1c.ofs.feature.v1.WriteOutcomeR\aoutcome\x12'\n" +
@@ -925,10 +925,10 @@ const file_ofs_feature_v1_service_proto_rawDesc = "" +
 	"\x15WRITE_OUTCOME_UNKNOWN\x10\x032\xab\x01\n" +
 	"\x0eFeatureService\x12M\n" +
 	"\bRetrieve\x12\x1f.ofs.feature.v1.RetrieveRequest\x1a .ofs.feature.v1.RetrieveResponse\x12J\n" +
-	"\aPersist\x12\x1e.ofs.feature.v1.PersistRequest\x1a\x1f.ofs.feature.v1.PersistResponse2j\n" +
-	"\vPeerService\x12[\n" +
+	"\aPersist\x12\x1e.ofs.feature.v1.PersistRequest\x1a\x1f.ofs.feature.v1.PersistResponse2b\n" +
+	"\vPeerService\x12S\n" +
 	"\n" +
-	"Invalidate\x12%.ofs.feature.v1.PeerInvalidateRequest\x1a&.ofs.feature.v1.PeerInvalidateResponseB7Z5github.com/ofstack/ofs/proto/ofs/feature/v1;featurev1b\x06proto3"
+	"Invalidate\x12!.ofs.feature.v1.InvalidateRequest\x1a\".ofs.feature.v1.InvalidateResponseB7Z5github.com/ofstack/ofs/proto/ofs/feature/v1;featurev1b\x06proto3"
 
 var (
 	file_ofs_feature_v1_service_proto_rawDescOnce sync.Once
@@ -945,26 +945,26 @@ func file_ofs_feature_v1_service_proto_rawDescGZIP() []byte {
 var file_ofs_feature_v1_service_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_ofs_feature_v1_service_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_ofs_feature_v1_service_proto_goTypes = []any{
-	(WriteOutcome)(0),              // 0: ofs.feature.v1.WriteOutcome
-	(*PeerInvalidateRequest)(nil),  // 1: ofs.feature.v1.PeerInvalidateRequest
-	(*PeerInvalidateResponse)(nil), // 2: ofs.feature.v1.PeerInvalidateResponse
-	(*ErrorInfo)(nil),              // 3: ofs.feature.v1.ErrorInfo
-	(*EntityKey)(nil),              // 4: ofs.feature.v1.EntityKey
-	(*GroupSelection)(nil),         // 5: ofs.feature.v1.GroupSelection
-	(*RetrieveRequest)(nil),        // 6: ofs.feature.v1.RetrieveRequest
-	(*Column)(nil),                 // 7: ofs.feature.v1.Column
-	(*DenseMatrix)(nil),            // 8: ofs.feature.v1.DenseMatrix
-	(*Row)(nil),                    // 9: ofs.feature.v1.Row
-	(*RetrieveResponse)(nil),       // 10: ofs.feature.v1.RetrieveResponse
-	(*PersistRequest)(nil),         // 11: ofs.feature.v1.PersistRequest
-	(*PersistResponse)(nil),        // 12: ofs.feature.v1.PersistResponse
-	(*Invalidation)(nil),           // 13: ofs.feature.v1.Invalidation
-	(v1.DataType)(0),               // 14: ofs.registry.v1.DataType
-	(*Value)(nil),                  // 15: ofs.feature.v1.Value
-	(*FeatureEvent)(nil),           // 16: ofs.feature.v1.FeatureEvent
+	(WriteOutcome)(0),          // 0: ofs.feature.v1.WriteOutcome
+	(*InvalidateRequest)(nil),  // 1: ofs.feature.v1.InvalidateRequest
+	(*InvalidateResponse)(nil), // 2: ofs.feature.v1.InvalidateResponse
+	(*ErrorInfo)(nil),          // 3: ofs.feature.v1.ErrorInfo
+	(*EntityKey)(nil),          // 4: ofs.feature.v1.EntityKey
+	(*GroupSelection)(nil),     // 5: ofs.feature.v1.GroupSelection
+	(*RetrieveRequest)(nil),    // 6: ofs.feature.v1.RetrieveRequest
+	(*Column)(nil),             // 7: ofs.feature.v1.Column
+	(*DenseMatrix)(nil),        // 8: ofs.feature.v1.DenseMatrix
+	(*Row)(nil),                // 9: ofs.feature.v1.Row
+	(*RetrieveResponse)(nil),   // 10: ofs.feature.v1.RetrieveResponse
+	(*PersistRequest)(nil),     // 11: ofs.feature.v1.PersistRequest
+	(*PersistResponse)(nil),    // 12: ofs.feature.v1.PersistResponse
+	(*Invalidation)(nil),       // 13: ofs.feature.v1.Invalidation
+	(v1.DataType)(0),           // 14: ofs.registry.v1.DataType
+	(*Value)(nil),              // 15: ofs.feature.v1.Value
+	(*FeatureEvent)(nil),       // 16: ofs.feature.v1.FeatureEvent
 }
 var file_ofs_feature_v1_service_proto_depIdxs = []int32{
-	13, // 0: ofs.feature.v1.PeerInvalidateRequest.invalidation:type_name -> ofs.feature.v1.Invalidation
+	13, // 0: ofs.feature.v1.InvalidateRequest.invalidation:type_name -> ofs.feature.v1.Invalidation
 	0,  // 1: ofs.feature.v1.ErrorInfo.outcome:type_name -> ofs.feature.v1.WriteOutcome
 	4,  // 2: ofs.feature.v1.RetrieveRequest.keys:type_name -> ofs.feature.v1.EntityKey
 	5,  // 3: ofs.feature.v1.RetrieveRequest.groups:type_name -> ofs.feature.v1.GroupSelection
@@ -977,10 +977,10 @@ var file_ofs_feature_v1_service_proto_depIdxs = []int32{
 	16, // 10: ofs.feature.v1.PersistRequest.rows:type_name -> ofs.feature.v1.FeatureEvent
 	6,  // 11: ofs.feature.v1.FeatureService.Retrieve:input_type -> ofs.feature.v1.RetrieveRequest
 	11, // 12: ofs.feature.v1.FeatureService.Persist:input_type -> ofs.feature.v1.PersistRequest
-	1,  // 13: ofs.feature.v1.PeerService.Invalidate:input_type -> ofs.feature.v1.PeerInvalidateRequest
+	1,  // 13: ofs.feature.v1.PeerService.Invalidate:input_type -> ofs.feature.v1.InvalidateRequest
 	10, // 14: ofs.feature.v1.FeatureService.Retrieve:output_type -> ofs.feature.v1.RetrieveResponse
 	12, // 15: ofs.feature.v1.FeatureService.Persist:output_type -> ofs.feature.v1.PersistResponse
-	2,  // 16: ofs.feature.v1.PeerService.Invalidate:output_type -> ofs.feature.v1.PeerInvalidateResponse
+	2,  // 16: ofs.feature.v1.PeerService.Invalidate:output_type -> ofs.feature.v1.InvalidateResponse
 	14, // [14:17] is the sub-list for method output_type
 	11, // [11:14] is the sub-list for method input_type
 	11, // [11:11] is the sub-list for extension type_name

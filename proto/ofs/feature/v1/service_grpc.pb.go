@@ -207,7 +207,7 @@ const (
 type PeerServiceClient interface {
 	// Invalidate drops the keys of an invalidation from this server's cache
 	// tiers; it answers once they are dropped.
-	Invalidate(ctx context.Context, in *PeerInvalidateRequest, opts ...grpc.CallOption) (*PeerInvalidateResponse, error)
+	Invalidate(ctx context.Context, in *InvalidateRequest, opts ...grpc.CallOption) (*InvalidateResponse, error)
 }
 
 type peerServiceClient struct {
@@ -218,9 +218,9 @@ func NewPeerServiceClient(cc grpc.ClientConnInterface) PeerServiceClient {
 	return &peerServiceClient{cc}
 }
 
-func (c *peerServiceClient) Invalidate(ctx context.Context, in *PeerInvalidateRequest, opts ...grpc.CallOption) (*PeerInvalidateResponse, error) {
+func (c *peerServiceClient) Invalidate(ctx context.Context, in *InvalidateRequest, opts ...grpc.CallOption) (*InvalidateResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(PeerInvalidateResponse)
+	out := new(InvalidateResponse)
 	err := c.cc.Invoke(ctx, PeerService_Invalidate_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -239,7 +239,7 @@ func (c *peerServiceClient) Invalidate(ctx context.Context, in *PeerInvalidateRe
 type PeerServiceServer interface {
 	// Invalidate drops the keys of an invalidation from this server's cache
 	// tiers; it answers once they are dropped.
-	Invalidate(context.Context, *PeerInvalidateRequest) (*PeerInvalidateResponse, error)
+	Invalidate(context.Context, *InvalidateRequest) (*InvalidateResponse, error)
 	mustEmbedUnimplementedPeerServiceServer()
 }
 
@@ -250,7 +250,7 @@ type PeerServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedPeerServiceServer struct{}
 
-func (UnimplementedPeerServiceServer) Invalidate(context.Context, *PeerInvalidateRequest) (*PeerInvalidateResponse, error) {
+func (UnimplementedPeerServiceServer) Invalidate(context.Context, *InvalidateRequest) (*InvalidateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Invalidate not implemented")
 }
 func (UnimplementedPeerServiceServer) mustEmbedUnimplementedPeerServiceServer() {}
@@ -275,7 +275,7 @@ func RegisterPeerServiceServer(s grpc.ServiceRegistrar, srv PeerServiceServer) {
 }
 
 func _PeerService_Invalidate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(PeerInvalidateRequest)
+	in := new(InvalidateRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -287,7 +287,7 @@ func _PeerService_Invalidate_Handler(srv interface{}, ctx context.Context, dec f
 		FullMethod: PeerService_Invalidate_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(PeerServiceServer).Invalidate(ctx, req.(*PeerInvalidateRequest))
+		return srv.(PeerServiceServer).Invalidate(ctx, req.(*InvalidateRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }

@@ -20,14 +20,14 @@ WRITE_OUTCOME_APPLIED: WriteOutcome
 WRITE_OUTCOME_NOT_APPLIED: WriteOutcome
 WRITE_OUTCOME_UNKNOWN: WriteOutcome
 
-class PeerInvalidateRequest(_message.Message):
+class InvalidateRequest(_message.Message):
     __slots__ = ("invalidation",)
     INVALIDATION_FIELD_NUMBER: _ClassVar[int]
     FROM_FIELD_NUMBER: _ClassVar[int]
     invalidation: _event_pb2.Invalidation
     def __init__(self, invalidation: _Optional[_Union[_event_pb2.Invalidation, _Mapping]] = ..., **kwargs) -> None: ...
 
-class PeerInvalidateResponse(_message.Message):
+class InvalidateResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 

@@ -173,8 +173,8 @@ class PeerServiceStub:
         """
         self.Invalidate = channel.unary_unary(
                 '/ofs.feature.v1.PeerService/Invalidate',
-                request_serializer=ofs_dot_feature_dot_v1_dot_service__pb2.PeerInvalidateRequest.SerializeToString,
-                response_deserializer=ofs_dot_feature_dot_v1_dot_service__pb2.PeerInvalidateResponse.FromString,
+                request_serializer=ofs_dot_feature_dot_v1_dot_service__pb2.InvalidateRequest.SerializeToString,
+                response_deserializer=ofs_dot_feature_dot_v1_dot_service__pb2.InvalidateResponse.FromString,
                 _registered_method=True)
 
 
@@ -198,8 +198,8 @@ def add_PeerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Invalidate': grpc.unary_unary_rpc_method_handler(
                     servicer.Invalidate,
-                    request_deserializer=ofs_dot_feature_dot_v1_dot_service__pb2.PeerInvalidateRequest.FromString,
-                    response_serializer=ofs_dot_feature_dot_v1_dot_service__pb2.PeerInvalidateResponse.SerializeToString,
+                    request_deserializer=ofs_dot_feature_dot_v1_dot_service__pb2.InvalidateRequest.FromString,
+                    response_serializer=ofs_dot_feature_dot_v1_dot_service__pb2.InvalidateResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -231,8 +231,8 @@ class PeerService:
             request,
             target,
             '/ofs.feature.v1.PeerService/Invalidate',
-            ofs_dot_feature_dot_v1_dot_service__pb2.PeerInvalidateRequest.SerializeToString,
-            ofs_dot_feature_dot_v1_dot_service__pb2.PeerInvalidateResponse.FromString,
+            ofs_dot_feature_dot_v1_dot_service__pb2.InvalidateRequest.SerializeToString,
+            ofs_dot_feature_dot_v1_dot_service__pb2.InvalidateResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ofstack/ofs/internal/events"
+	"github.com/ofstack/ofs/schema"
+	"github.com/ofstack/ofs/topics"
+)
+
+// guessJSONKey makes the message key of an event that did not validate,
+// from whatever of entity, feature_group and keys it has: key values in the
+// entity's key-column order when the registry knows the entity, else by
+// name. It returns "" when the line is not a JSON object with an entity.
+func guessJSONKey(snap *schema.Snapshot, value []byte) string {
+	var ev struct {
+		Entity string                     `json:"entity"`
+		Group  string                     `json:"feature_group"`
+		Keys   map[string]json.RawMessage `json:"keys"`
+	}
+	if json.Unmarshal(value, &ev) != nil || ev.Entity == "" {
+		return ""
+	}
+	var names []string
+	if e, ok := snap.Entity(ev.Entity); ok {
+		names = keyNamesOf(e)
+	} else {
+		names = slices.Sorted(maps.Keys(ev.Keys))
+	}
+	vals := make([]string, len(names))
+	for i, n := range names {
+		raw := ev.Keys[n]
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			s = string(bytes.TrimSpace(raw))
+		}
+		vals[i] = s
+	}
+	return topics.FeatureKey(ev.Entity, ev.Group, vals...)
+}
+
+// jsonLinesReader reads one JSON event per line.
+type jsonLinesReader struct {
+	sc     *bufio.Scanner
+	line   int
+	offset int64
+}
+
+func newJSONLinesReader(r io.Reader, _ *schema.Snapshot) *jsonLinesReader {
+	sc := bufio.NewScanner(r)
+	// A line may be as long as the largest event, plus its newline.
+	sc.Buffer(make([]byte, 0, 64<<10), events.DefaultMaxBytes+2)
+	return &jsonLinesReader{sc: sc}
+}
+
+func (r *jsonLinesReader) next() (publishItem, error) {
+	for r.sc.Scan() {
+		r.line++
+		b := r.sc.Bytes()
+		r.offset += int64(len(b)) + 1
+		b = bytes.TrimSpace(b)
+		if len(b) == 0 {
+			continue
+		}
+		return publishItem{line: r.line, value: bytes.Clone(b), contentType: topics.ContentTypeJSON, offset: r.offset}, nil
+	}
+	if err := r.sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			err = fmt.Errorf("a line is longer than the largest event (%d bytes)", events.DefaultMaxBytes)
+		}
+		return publishItem{line: r.line + 1}, err
+	}
+	return publishItem{}, io.EOF
+}
+
+// csvReader reads one event per CSV row.
+type csvReader struct {
+	r    *csv.Reader
+	conv *csvConverter
+}
+
+func newCSVReader(in io.Reader, snap *schema.Snapshot, entity, group string, unit time.Duration) (*csvReader, error) {
+	r := csv.NewReader(bufio.NewReaderSize(in, 64<<10))
+	r.ReuseRecord = true
+	r.FieldsPerRecord = 0 // every row as wide as the header
+	header, err := r.Read()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("csv: the input is empty; it needs a header row")
+		}
+		return nil, fmt.Errorf("csv header: %w", err)
+	}
+	conv, err := newCSVConverter(snap, entity, group, header, unit)
+	if err != nil {
+		return nil, err
+	}
+	return &csvReader{r: r, conv: conv}, nil
+}
+
+func (c *csvReader) next() (publishItem, error) {
+	rec, err := c.r.Read()
+	if errors.Is(err, io.EOF) {
+		return publishItem{}, io.EOF
+	}
+	line, _ := c.r.FieldPos(0)
+	it := publishItem{line: line, offset: c.r.InputOffset(), contentType: topics.ContentTypeProtobuf}
+	if err != nil {
+		var pe *csv.ParseError
+		if errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrFieldCount) {
+			it.line = pe.Line
+			it.err = fmt.Errorf("the row has %d fields, the header %d", len(rec), len(c.conv.cols))
+			return it, nil
+		}
+		return it, fmt.Errorf("csv: %w", err)
+	}
+	ev, keyValues, err := c.conv.convert(line, rec)
+	if err != nil {
+		it.err = err
+		return it, nil
+	}
+	if it.value, err = proto.Marshal(ev); err != nil {
+		it.err = err
+		return it, nil
+	}
+	it.key = topics.FeatureKey(c.conv.entity.Name, c.conv.group.Name, keyValues...)
+	return it, nil
+}
