@@ -346,3 +346,29 @@ func TestScyllaReadBatches(t *testing.T) {
 		t.Errorf("label l0 asked twice: blocks %p and %p, want two copies", first, again)
 	}
 }
+
+// TestScyllaReadBatchOfLargestBlocks reads one IN batch whose answer is
+// ten blocks of 8 MiB, the largest the conformance suite writes to
+// Cassandra: 80 MiB in one query.
+func TestScyllaReadBatchOfLargestBlocks(t *testing.T) {
+	s := devScylla(t, testenv.Cassandra(t))
+	var keys []Key
+	var blocks []Block
+	for i := range scyllaInBatch {
+		k := key("user", strconv.Itoa(i))
+		keys = append(keys, k)
+		blocks = append(blocks, Block{Key: k, Group: 1, EventTime: 5, Data: testBlock(5, 8<<20, byte(i))})
+	}
+	for _, b := range blocks {
+		mustWrite(t, s, b)
+	}
+	out, err := s.Read(context.Background(), keys, []uint32{1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range out {
+		if !bytes.Equal(out[i], blocks[i].Data) {
+			t.Fatalf("%s: %d bytes, not the block of %d bytes written", keys[i], len(out[i]), len(blocks[i].Data))
+		}
+	}
+}
