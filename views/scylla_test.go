@@ -352,8 +352,8 @@ func TestScyllaReadBatches(t *testing.T) {
 // Cassandra: 80 MiB in one query.
 func TestScyllaReadBatchOfLargestBlocks(t *testing.T) {
 	s := devScylla(t, testenv.Cassandra(t))
-	var keys []Key
-	var blocks []Block
+	keys := make([]Key, 0, scyllaInBatch)
+	blocks := make([]Block, 0, scyllaInBatch)
 	for i := range scyllaInBatch {
 		k := key("user", strconv.Itoa(i))
 		keys = append(keys, k)
