@@ -93,8 +93,8 @@ func BenchmarkScyllaWrite(b *testing.B) {
 	benchWrite(b, s, 100)
 }
 
-// BenchmarkScyllaRead reads 100 entity keys × 1 feature group (100
-// concurrent queries).
+// BenchmarkScyllaRead reads 100 entity keys × 1 feature group (ten IN
+// queries of ten keys, concurrently).
 func BenchmarkScyllaRead(b *testing.B) {
 	s := devScylla(b, testenv.Cassandra(b))
 	benchRead(b, s, 100)

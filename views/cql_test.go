@@ -143,13 +143,17 @@ func TestNewTable(t *testing.T) {
 	}
 	want := map[string]string{
 		"create": `CREATE TABLE IF NOT EXISTS "ks"."pair" ("id" bigint, "name" text, "fg" int, "v" blob, PRIMARY KEY (("id", "name"), "fg")) WITH comment = 'ofs entity pair'`,
-		"insert": `INSERT INTO "ks"."pair" ("id", "name", "fg", "v") VALUES (?, ?, ?, ?) USING TIMESTAMP ? AND TTL ?`,
-		"query":  `SELECT "fg", "v" FROM "ks"."pair" WHERE "id" = ? AND "name" = ? AND "fg" IN ?`,
+		"insert": `INSERT INTO "ks"."pair" ("id","name","fg","v") VALUES (?,?,?,?) USING TTL ? AND TIMESTAMP ? `,
+		"query":  `SELECT "fg","v" FROM "ks"."pair" WHERE "id"=? AND "name"=? AND "fg" IN ? `,
 	}
 	for name, got := range map[string]string{"create": tb.create, "insert": tb.insert, "query": tb.query} {
 		if got != want[name] {
 			t.Errorf("%s:\n got %s\nwant %s", name, got, want[name])
 		}
+	}
+	// Write binds its values in this order.
+	if want := []string{`"id"`, `"name"`, `"fg"`, `"v"`, ttlBind, timestampBind}; !slices.Equal(tb.insertNames, want) {
+		t.Errorf("insert binds %q, want %q", tb.insertNames, want)
 	}
 
 	bad := []Table{

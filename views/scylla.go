@@ -16,8 +16,6 @@ import (
 	"time"
 
 	"github.com/gocql/gocql"
-
-	"github.com/ofstack/ofs/schema"
 )
 
 // Defaults of a Scylla store.
@@ -69,30 +67,6 @@ type Scylla struct {
 }
 
 var _ Store = (*Scylla)(nil)
-
-// Table is what a Scylla store needs to know of an entity: its name and its
-// key columns in order.
-type Table struct {
-	Entity string
-	Keys   []KeyColumn
-}
-
-// KeyColumn is one key column of an entity. Its type is String, Int32,
-// Int64, Uint32 or Uint64.
-type KeyColumn struct {
-	Name string
-	Type schema.DataType
-}
-
-// table is a checked Table with its statements.
-type table struct {
-	Table
-	name   string // CQL table name
-	create string
-	insert string // binds the keys, group, block, timestamp and TTL
-	query  string // binds the keys and the list of groups
-	want   []string
-}
 
 type scyllaConfig struct {
 	keyspace    string
@@ -359,95 +333,6 @@ func (s *Scylla) ensureMissing(ctx context.Context, tables []Table) error {
 	return s.ensureLocked(ctx, checked)
 }
 
-// columns describes the columns of a table as "kind position name type",
-// sorted; none when the table does not exist.
-func (s *Scylla) columns(ctx context.Context, name string) ([]string, error) {
-	iter := s.session.Query(`SELECT column_name, kind, position, type FROM system_schema.columns
-		WHERE keyspace_name = ? AND table_name = ?`, s.keyspace, name).WithContext(ctx).Iter()
-	var (
-		out            []string
-		col, kind, typ string
-		pos            int
-	)
-	for iter.Scan(&col, &kind, &pos, &typ) {
-		out = append(out, describeColumn(kind, pos, col, typ))
-	}
-	if err := iter.Close(); err != nil {
-		return nil, s.fail(ctx, "columns of "+s.keyspace+"."+name, err)
-	}
-	slices.Sort(out)
-	return out, nil
-}
-
-func describeColumn(kind string, pos int, name, typ string) string {
-	return fmt.Sprintf("%s %d %s %s", kind, pos, name, typ)
-}
-
-// newTable checks t and builds its statements.
-func newTable(keyspace string, t Table) (*table, error) {
-	if !validName(t.Entity, maxName) {
-		return nil, fmt.Errorf("%w: entity name %q: want ^[a-z][a-z0-9_]*$, at most %d bytes", ErrInvalidOption, t.Entity, maxName)
-	}
-	if len(t.Keys) == 0 {
-		return nil, fmt.Errorf("%w: entity %s has no key column", ErrInvalidOption, t.Entity)
-	}
-	tb := &table{Table: Table{Entity: t.Entity, Keys: slices.Clone(t.Keys)}, name: tableName(t.Entity)}
-	var defs, keys, conds []string
-	for i, k := range t.Keys {
-		switch {
-		case !validName(k.Name, maxName):
-			return nil, fmt.Errorf("%w: entity %s: key column name %q: want ^[a-z][a-z0-9_]*$", ErrInvalidOption, t.Entity, k.Name)
-		case k.Name == groupColumn || k.Name == blockColumn:
-			return nil, fmt.Errorf("%w: entity %s: key column %q: the name of a column of the store", ErrInvalidOption, t.Entity, k.Name)
-		case slices.ContainsFunc(t.Keys[:i], func(o KeyColumn) bool { return o.Name == k.Name }):
-			return nil, fmt.Errorf("%w: entity %s: key column %q twice", ErrInvalidOption, t.Entity, k.Name)
-		}
-		typ, err := cqlType(k.Type)
-		if err != nil {
-			return nil, fmt.Errorf("entity %s: key column %s: %w", t.Entity, k.Name, err)
-		}
-		defs = append(defs, quote(k.Name)+" "+typ)
-		keys = append(keys, quote(k.Name))
-		conds = append(conds, quote(k.Name)+" = ?")
-		tb.want = append(tb.want, describeColumn("partition_key", i, k.Name, typ))
-	}
-	tb.want = append(tb.want,
-		describeColumn("clustering", 0, groupColumn, "int"),
-		describeColumn("regular", -1, blockColumn, "blob"))
-	slices.Sort(tb.want)
-
-	qualified := quote(keyspace) + "." + quote(tb.name)
-	g, v := quote(groupColumn), quote(blockColumn)
-	tb.create = fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (%s, %s int, %s blob, PRIMARY KEY ((%s), %s)) WITH comment = %s",
-		qualified, strings.Join(defs, ", "), g, v, strings.Join(keys, ", "), g, cqlString("ofs entity "+t.Entity))
-	tb.insert = fmt.Sprintf("INSERT INTO %s (%s, %s, %s) VALUES (%s?) USING TIMESTAMP ? AND TTL ?",
-		qualified, strings.Join(keys, ", "), g, v, strings.Repeat("?, ", len(keys)+1))
-	tb.query = fmt.Sprintf("SELECT %s, %s FROM %s WHERE %s AND %s IN ?",
-		g, v, qualified, strings.Join(conds, " AND "), g)
-	return tb, nil
-}
-
-// bind returns the table of k's entity and k's values as CQL values, with
-// room for extra more.
-func bind(tables map[string]*table, k Key, extra int) (*table, []any, error) {
-	tb := tables[k.Entity]
-	if tb == nil {
-		return nil, nil, fmt.Errorf("%w: %s: no table for entity %q (call EnsureTables)", ErrUnknownEntity, k, k.Entity)
-	}
-	if len(k.Values) != len(tb.Keys) {
-		return nil, nil, fmt.Errorf("%w: %s: %d values, entity %s has %d key columns", ErrInvalidKey, k, len(k.Values), k.Entity, len(tb.Keys))
-	}
-	args := make([]any, len(tb.Keys), len(tb.Keys)+extra)
-	for i, c := range tb.Keys {
-		v, err := keyValue(c.Type, k.Values[i])
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w: %s: key column %s: %w", ErrInvalidKey, k, c.Name, err)
-		}
-		args[i] = v
-	}
-	return tb, args, nil
-}
-
 // ttlSeconds is d in whole seconds, rounded up so that a block is never
 // dropped before its TTL; 0 stays 0 (no expiry).
 func ttlSeconds(d time.Duration) int64 {
@@ -498,7 +383,7 @@ func (s *Scylla) Write(ctx context.Context, blocks []Block) error {
 		}
 		// The group id is stored as a CQL int by reinterpretation; ttl is at
 		// most maxTTLSeconds, which fits.
-		args = append(args, int32(b.Group), b.Data, b.EventTime, int32(ttl))
+		args = append(args, int32(b.Group), b.Data, int32(ttl), b.EventTime) // the order of tb.insertNames
 		buf = appendRedisTag(buf[:0], "", b.Key)
 		p := open[string(buf)]
 		if p == nil || p.bytes+len(b.Data) > maxBatchBytes {
@@ -526,61 +411,6 @@ func (s *Scylla) Write(ctx context.Context, blocks []Block) error {
 		}
 		return nil
 	})
-}
-
-// Read queries the groups of each key, one query per key (one partition),
-// keys concurrently.
-func (s *Scylla) Read(ctx context.Context, keys []Key, groups []uint32) ([][]byte, error) {
-	out := make([][]byte, len(keys)*len(groups))
-	if len(out) == 0 {
-		return out, nil
-	}
-	if err := checkKeys(keys); err != nil {
-		return nil, err
-	}
-	fgs := make([]int32, len(groups))
-	for j, g := range groups {
-		fgs[j] = int32(g) // group ids are stored as CQL int by reinterpretation
-	}
-	tables, err := s.tablesFor(ctx, len(keys), func(i int) string { return keys[i].Entity })
-	if err != nil {
-		return nil, err
-	}
-	tbs := make([]*table, len(keys))
-	args := make([][]any, len(keys))
-	for i, k := range keys {
-		tb, a, err := bind(tables, k, 1)
-		if err != nil {
-			return nil, err
-		}
-		tbs[i], args[i] = tb, append(a, fgs)
-	}
-	err = s.each(ctx, len(keys), func(ctx context.Context, i int) error {
-		sc := s.session.Query(tbs[i].query, args[i]...).WithContext(ctx).Idempotent(true).Iter().Scanner()
-		row := out[i*len(groups) : (i+1)*len(groups)]
-		for sc.Next() {
-			var (
-				g int32
-				v []byte
-			)
-			if err := sc.Scan(&g, &v); err != nil {
-				return fmt.Errorf("views: scylla: read %s: %w", keys[i], err)
-			}
-			for j, want := range fgs {
-				if want == g {
-					row[j] = v
-				}
-			}
-		}
-		if err := sc.Err(); err != nil {
-			return s.fail(ctx, "read "+keys[i].String(), err)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // each runs f(0) ... f(n-1) on up to s.concurrency goroutines and returns

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ofstack/ofs/codec"
 	"github.com/ofstack/ofs/internal/testenv"
 	"github.com/ofstack/ofs/internal/tlsconf"
 	"github.com/ofstack/ofs/schema"
@@ -286,5 +287,88 @@ func TestScyllaTablesOnFirstUse(t *testing.T) {
 	}
 	if _, err := s.Read(ctx, []Key{key("nobody", "1")}, []uint32{1}); !errors.Is(err, ErrUnknownEntity) {
 		t.Errorf("Read of an unknown entity: %v, want ErrUnknownEntity", err)
+	}
+}
+
+// TestScyllaReadBatches reads keys of entities of one key column (IN
+// batches of scyllaInBatch) and of several (a query each) in one Read:
+// more keys than a batch, keys twice (also in two batches), missing keys,
+// groups in another order than written; each answer in its place, and a
+// key asked twice gets two blocks that share no memory.
+func TestScyllaReadBatches(t *testing.T) {
+	s := devScylla(t, testenv.Cassandra(t))
+	if err := s.EnsureTables(context.Background(), Table{Entity: "label", Keys: []KeyColumn{{"name", schema.String}}}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]byte{} // by key and group
+	id := func(k Key, g uint32) string { return k.String() + "/" + strconv.Itoa(int(g)) }
+	var blocks []Block
+	add := func(k Key, g uint32, fill byte) {
+		b := Block{Key: k, Group: g, EventTime: 5, Data: testBlock(5, codec.HeaderSize+8, fill)}
+		blocks = append(blocks, b)
+		want[id(k, g)] = b.Data
+	}
+	var keys []Key
+	for i := range 25 {
+		k := key("user", strconv.Itoa(i))
+		add(k, 1, byte(i))
+		if i%2 == 0 {
+			add(k, 2, byte(100+i))
+		}
+		keys = append(keys, k)
+	}
+	for i := range 12 {
+		k := key("label", "l"+strconv.Itoa(i))
+		add(k, 2, byte(50+i))
+		keys = append(keys, k)
+	}
+	for i := range 3 {
+		k := key("pair", strconv.Itoa(i), "p")
+		add(k, 1, byte(200+i))
+		keys = append(keys, k)
+	}
+	mustWrite(t, s, blocks...)
+	// Twice: user 3 in the first batch and again after ten more users, label
+	// l0 in one batch; missing: user 999, label "none", pair 9.
+	keys = append(keys, key("user", "3"), key("user", "999"), key("label", "l0"), key("label", "none"), key("pair", "9", "p"), key("pair", "1", "p"))
+	keys = append([]Key{key("label", "l0")}, keys...)
+	groups := []uint32{2, 1}
+	out := mustRead(t, s, keys, groups)
+	for i, k := range keys {
+		for j, g := range groups {
+			if got := out[i*len(groups)+j]; !bytes.Equal(got, want[id(k, g)]) {
+				t.Errorf("%s group %d: %x, want %x", k, g, got, want[id(k, g)])
+			}
+		}
+	}
+	first, again := out[0*len(groups)+0], out[(len(keys)-4)*len(groups)+0] // label l0, group 2
+	if first == nil || again == nil || &first[0] == &again[0] {
+		t.Errorf("label l0 asked twice: blocks %p and %p, want two copies", first, again)
+	}
+}
+
+// TestScyllaReadBatchOfLargestBlocks reads one IN batch whose answer is
+// ten blocks of 8 MiB, the largest the conformance suite writes to
+// Cassandra: 80 MiB in one query.
+func TestScyllaReadBatchOfLargestBlocks(t *testing.T) {
+	s := devScylla(t, testenv.Cassandra(t))
+	keys := make([]Key, 0, scyllaInBatch)
+	blocks := make([]Block, 0, scyllaInBatch)
+	for i := range scyllaInBatch {
+		k := key("user", strconv.Itoa(i))
+		keys = append(keys, k)
+		blocks = append(blocks, Block{Key: k, Group: 1, EventTime: 5, Data: testBlock(5, 8<<20, byte(i))})
+	}
+	for _, b := range blocks {
+		mustWrite(t, s, b)
+	}
+	out, err := s.Read(context.Background(), keys, []uint32{1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range out {
+		if !bytes.Equal(out[i], blocks[i].Data) {
+			t.Fatalf("%s: %d bytes, not the block of %d bytes written", keys[i], len(out[i]), len(blocks[i].Data))
+		}
 	}
 }

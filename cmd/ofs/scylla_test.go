@@ -21,15 +21,7 @@ func TestServeScylla(t *testing.T) {
 	hosts := testenv.Cassandra(t)
 	prefix := testenv.Name(t)
 	t.Cleanup(func() { dropKeyspace(t, hosts, prefix) })
-	serveOn(t, prefix, "scylla", `
-    scylla:
-      hosts: ["`+strings.Join(hosts, `","`)+`"]
-      keyspace: `+prefix+`
-      username: `+testenv.CassandraUser+`
-      password_env: OFS_TEST_SCYLLA_PASSWORD
-      consistency: ONE
-      timeout: 30s
-`)
+	serveOn(t, prefix, "scylla", scyllaConnection(hosts, prefix))
 }
 
 // TestServeRedisCluster is TestServeScylla on the dev Redis Cluster of
@@ -37,19 +29,70 @@ func TestServeScylla(t *testing.T) {
 func TestServeRedisCluster(t *testing.T) {
 	addrs := testenv.RedisCluster(t)
 	prefix := testenv.Name(t)
-	serveOn(t, prefix, "redis", `
+	serveOn(t, prefix, "redis", clusterConnection(addrs, prefix+":"))
+}
+
+// scyllaConnection is the YAML of a connection to the dev Cassandra in
+// keyspace (startOn sets OFS_TEST_SCYLLA_PASSWORD).
+func scyllaConnection(hosts []string, keyspace string) string {
+	return `
+    scylla:
+      hosts: ["` + strings.Join(hosts, `","`) + `"]
+      keyspace: ` + keyspace + `
+      username: ` + testenv.CassandraUser + `
+      password_env: OFS_TEST_SCYLLA_PASSWORD
+      consistency: ONE
+      timeout: 30s
+`
+}
+
+// clusterConnection is the YAML of a connection to the Redis Cluster at
+// addrs under keyPrefix.
+func clusterConnection(addrs []string, keyPrefix string) string {
+	return `
     redis:
-      addrs: ["`+strings.Join(addrs, `","`)+`"]
-      key_prefix: "`+prefix+`:"
-`)
+      addrs: ["` + strings.Join(addrs, `","`) + `"]
+      key_prefix: "` + keyPrefix + `"
+`
 }
 
 // serveOn runs registry, ingest and serve with the example registry's store
 // of the given kind on the connection store (YAML under stores.default).
 func serveOn(t *testing.T, prefix, kind, store string) {
+	env, addr := startOn(t, prefix, kind, store)
+
+	publishAndServe(t, env, 41)
+
+	c, err := sdk.Dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.Persist(ctx, "user_activity", []sdk.Row{{Keys: map[string]any{"user_id": 42},
+		Values: map[string]any{"clicks_1h": uint32(42)}}}); err != nil {
+		t.Fatalf("Persist: %v", err)
+	}
+	out, err := run(t, env, "get", "--entity", "user", "--group", "user_activity", "--json", "42")
+	if err != nil || !strings.Contains(out, `"clicks_1h":42`) {
+		t.Fatalf("get after Persist: %v\n%s", err, out)
+	}
+	// Read again: the L1 answers now, with the same row.
+	if out2, err := run(t, env, "get", "--entity", "user", "--group", "user_activity", "--json", "42"); err != nil || out2 != out {
+		t.Fatalf("second get: %v\n%s, want\n%s", err, out2, out)
+	}
+}
+
+// startOn runs `ofs process registry ingest` and `ofs serve` with the
+// example registry's store of the given kind on the connection store (YAML
+// under stores.default), applies that registry, and returns the environment
+// of ofs commands for the installation and the server's address.
+func startOn(t *testing.T, prefix, kind, store string) (env []string, addr string) {
+	t.Helper()
 	brokers := testenv.Kafka(t)
 	etcd := testenv.Etcd(t)
-	addr := testenv.FreeAddr(t, 0)
+	addr = testenv.FreeAddr(t, 0)
 	dir := t.TempDir()
 	config := filepath.Join(dir, "ofs.yaml")
 	if err := os.WriteFile(config, []byte(`
@@ -75,7 +118,7 @@ stores:
 	if err := os.WriteFile(regFile, []byte(reg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := []string{
+	env = []string{
 		"OFS_CONFIG=" + config,
 		"OFS_KAFKA_BROKERS=" + strings.Join(brokers, ","),
 		"OFS_ETCD_ENDPOINTS=" + strings.Join(etcd, ","),
@@ -91,28 +134,7 @@ stores:
 	if out, err := run(t, env, "apply", "-f", regFile); err != nil {
 		t.Fatalf("apply: %v\n%s", err, out)
 	}
-
-	publishAndServe(t, env, 41)
-
-	c, err := sdk.Dial(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := c.Persist(ctx, "user_activity", []sdk.Row{{Keys: map[string]any{"user_id": 42},
-		Values: map[string]any{"clicks_1h": uint32(42)}}}); err != nil {
-		t.Fatalf("Persist: %v", err)
-	}
-	out, err := run(t, env, "get", "--entity", "user", "--group", "user_activity", "--json", "42")
-	if err != nil || !strings.Contains(out, `"clicks_1h":42`) {
-		t.Fatalf("get after Persist: %v\n%s", err, out)
-	}
-	// Read again: the L1 answers now, with the same row.
-	if out2, err := run(t, env, "get", "--entity", "user", "--group", "user_activity", "--json", "42"); err != nil || out2 != out {
-		t.Fatalf("second get: %v\n%s, want\n%s", err, out2, out)
-	}
+	return env, addr
 }
 
 // dropKeyspace drops a test's keyspace from the shared Cassandra.
