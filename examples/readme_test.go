@@ -47,7 +47,8 @@ func TestReadme(t *testing.T) {
 	kafka, grpcAddr, metrics := testenv.FreeAddr(t, 0), testenv.FreeAddr(t, 0), testenv.FreeAddr(t, 0)
 	etcd := testenv.FreeAddr(t, 1) // its peer port is the next one
 	dev := pagetest.Start(t, root, devCmd+" "+strings.Join([]string{
-		"--kafka-addr", kafka, "--etcd-addr", etcd, "--grpc-addr", grpcAddr, "--metrics-addr", metrics}, " "))
+		"--kafka-addr", kafka, "--etcd-addr", etcd, "--grpc-addr", grpcAddr, "--metrics-addr", metrics,
+		"--console-addr", testenv.FreeAddr(t, 0)}, " "))
 	if err := dev.WaitFor("Press Ctrl-C to stop.", 15*time.Minute); err != nil {
 		t.Fatal(err)
 	}

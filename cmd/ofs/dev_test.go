@@ -18,7 +18,7 @@ func TestDevDemoAndKcat(t *testing.T) {
 	kcat := testenv.Tool(t, "kcat")
 	kafka, etcd, grpcAddr, metrics := testenv.FreeAddr(t, 0), testenv.FreeAddr(t, 0), testenv.FreeAddr(t, 0), testenv.FreeAddr(t, 0)
 	cmd := exec.Command(binary, "dev", "--kafka-addr", kafka, "--etcd-addr", etcd, "--grpc-addr", grpcAddr,
-		"--metrics-addr", metrics)
+		"--metrics-addr", metrics, "--console-addr", testenv.FreeAddr(t, 0))
 	var out testenv.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

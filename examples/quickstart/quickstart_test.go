@@ -59,7 +59,8 @@ func TestQuickstart(t *testing.T) {
 	)
 
 	dev := pagetest.Start(t, root, steps[0].Cmd+" "+strings.Join([]string{
-		"--kafka-addr", kafka, "--etcd-addr", etcd, "--grpc-addr", grpcAddr, "--metrics-addr", metrics}, " "))
+		"--kafka-addr", kafka, "--etcd-addr", etcd, "--grpc-addr", grpcAddr, "--metrics-addr", metrics,
+		"--console-addr", testenv.FreeAddr(t, 0)}, " "))
 	if err := dev.WaitFor("Press Ctrl-C to stop.", 5*time.Minute); err != nil {
 		t.Fatal(err)
 	}
