@@ -38,32 +38,7 @@ func TestProcessIngest(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The registry, published straight into etcd as the registry processor would.
-	reg := schema.NewRegistry()
-	for i, c := range []schema.Command{
-		schema.ApplyStore{ID: "online", Kind: schema.Redis, Connection: "default"},
-		schema.ApplyEntity{Name: "user", Keys: []schema.KeyColumn{{Name: "user_id", Type: schema.Int64}}},
-		schema.ApplyFeatureGroup{Name: "user_profile", Entity: "user", ID: 1, Store: "online",
-			Features: []schema.Feature{{Name: "age", Type: schema.Int8}, {Name: "ctr", Type: schema.FP32}}},
-	} {
-		next, out, err := reg.Apply(schema.Request{ID: fmt.Sprint("r", i), Actor: "test", Command: c}, time.Now().UTC())
-		if err != nil || out.Err != nil {
-			t.Fatalf("command %d: %v %v", i, err, out.Err)
-		}
-		reg = next
-	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	pub := catalog.NewPublisher(cli, catalog.Root(name))
-	defer pub.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if err := pub.Publish(ctx, reg); err != nil {
-		t.Fatal(err)
-	}
+	reg := publishUserProfile(t, endpoints, name)
 
 	config := filepath.Join(t.TempDir(), "ofs.yaml")
 	if err := os.WriteFile(config, fmt.Appendf(nil, "kafka:\n  feature_partitions: 2\nstores:\n  default:\n    redis:\n      addrs: [%s]\n      key_prefix: %q\n",
@@ -166,4 +141,37 @@ func TestProcessIngest(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// publishUserProfile publishes, straight into etcd as the registry processor
+// would, a registry of one Redis store (connection "default"), the entity
+// user (user_id int64) and the group user_profile (id 1: age int8, ctr fp32).
+func publishUserProfile(t *testing.T, endpoints []string, name string) *schema.Registry {
+	t.Helper()
+	reg := schema.NewRegistry()
+	for i, c := range []schema.Command{
+		schema.ApplyStore{ID: "online", Kind: schema.Redis, Connection: "default"},
+		schema.ApplyEntity{Name: "user", Keys: []schema.KeyColumn{{Name: "user_id", Type: schema.Int64}}},
+		schema.ApplyFeatureGroup{Name: "user_profile", Entity: "user", ID: 1, Store: "online",
+			Features: []schema.Feature{{Name: "age", Type: schema.Int8}, {Name: "ctr", Type: schema.FP32}}},
+	} {
+		next, out, err := reg.Apply(schema.Request{ID: fmt.Sprint("r", i), Actor: "test", Command: c}, time.Now().UTC())
+		if err != nil || out.Err != nil {
+			t.Fatalf("command %d: %v %v", i, err, out.Err)
+		}
+		reg = next
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	pub := catalog.NewPublisher(cli, catalog.Root(name))
+	defer pub.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := pub.Publish(ctx, reg); err != nil {
+		t.Fatal(err)
+	}
+	return reg
 }

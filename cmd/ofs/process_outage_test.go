@@ -16,15 +16,12 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/redis/go-redis/v9"
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/ofstack/ofs/codec"
 	"github.com/ofstack/ofs/internal/blocks"
 	"github.com/ofstack/ofs/internal/testenv"
-	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/topics"
 	"github.com/ofstack/ofs/views"
-	"github.com/ofstack/ofs/views/catalog"
 )
 
 // TestProcessSurvivesAKafkaOutage runs `ofs process registry ingest`
@@ -40,31 +37,9 @@ func TestProcessSurvivesAKafkaOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := schema.NewRegistry()
-	for i, c := range []schema.Command{
-		schema.ApplyStore{ID: "online", Kind: schema.Redis, Connection: "default"},
-		schema.ApplyEntity{Name: "user", Keys: []schema.KeyColumn{{Name: "user_id", Type: schema.Int64}}},
-		schema.ApplyFeatureGroup{Name: "user_profile", Entity: "user", ID: 1, Store: "online",
-			Features: []schema.Feature{{Name: "age", Type: schema.Int8}, {Name: "ctr", Type: schema.FP32}}},
-	} {
-		next, out, err := reg.Apply(schema.Request{ID: fmt.Sprint("r", i), Actor: "test", Command: c}, time.Now().UTC())
-		if err != nil || out.Err != nil {
-			t.Fatalf("command %d: %v %v", i, err, out.Err)
-		}
-		reg = next
-	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	pub := catalog.NewPublisher(cli, catalog.Root(name))
-	defer pub.Close()
+	reg := publishUserProfile(t, endpoints, name)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if err := pub.Publish(ctx, reg); err != nil {
-		t.Fatal(err)
-	}
 	config := filepath.Join(t.TempDir(), "ofs.yaml")
 	if err := os.WriteFile(config, fmt.Appendf(nil, "kafka:\n  feature_partitions: 2\nstores:\n  default:\n    redis:\n      addrs: [%s]\n      key_prefix: %q\n",
 		redisAddr, name+":"), 0o600); err != nil {
