@@ -16,7 +16,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -36,16 +35,20 @@ import (
 // benchOptions are shared by `ofs bench retrieve` and the target process it
 // starts.
 type benchOptions struct {
-	redisAddr   string
-	keyPrefix   string
-	keys        int
-	batch       int
-	features    int
-	concurrency int
-	conns       int
-	duration    time.Duration
-	warmup      time.Duration
-	mode        string
+	store        string
+	redisAddr    string
+	redisCluster string
+	cassandra    string
+	keyPrefix    string
+	keyspace     string
+	keys         int
+	batch        int
+	features     int
+	concurrency  int
+	conns        int
+	duration     time.Duration
+	warmup       time.Duration
+	mode         string
 }
 
 func newBench(g *globals) *cobra.Command {
@@ -59,8 +62,7 @@ func newBench(g *globals) *cobra.Command {
 
 func (o *benchOptions) register(cmd *cobra.Command) {
 	f := cmd.Flags()
-	f.StringVar(&o.redisAddr, "redis", envOr("OFS_REDIS_ADDR", "127.0.0.1:6379"), "Redis to seed and read (loopback)")
-	f.StringVar(&o.keyPrefix, "key-prefix", "ofsbench:", "prefix of the seeded Redis keys")
+	o.storeFlags(cmd)
 	f.IntVar(&o.keys, "keys", 10000, "entity keys to seed")
 	f.IntVar(&o.batch, "batch", 100, "keys per Retrieve")
 	f.IntVar(&o.features, "features", 50, "fp32 features per key")
@@ -68,21 +70,21 @@ func (o *benchOptions) register(cmd *cobra.Command) {
 	f.IntVar(&o.conns, "conns", 4, "gRPC connections the requests share")
 	f.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per mode (at most 10 minutes)")
 	f.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured time before each measurement")
-	f.StringVar(&o.mode, "mode", "cache", "where blocks are read from: cache (the L1, warmed with every key first) or store (Redis on every request)")
+	f.StringVar(&o.mode, "mode", "cache", "where blocks are read from: cache (the L1, warmed with every key first) or store (the store on every request, the L1 off)")
 }
 
 func (o *benchOptions) args() []string {
-	return []string{"--redis", o.redisAddr, "--key-prefix", o.keyPrefix, "--keys", strconv.Itoa(o.keys),
-		"--features", strconv.Itoa(o.features), "--mode", o.mode}
+	return append(o.storeArgs(), "--keys", strconv.Itoa(o.keys),
+		"--features", strconv.Itoa(o.features), "--mode", o.mode)
 }
 
 func newBenchRetrieve(g *globals) *cobra.Command {
 	var o benchOptions
 	cmd := &cobra.Command{
 		Use:   "retrieve",
-		Short: "Seed keys into Redis, drive Retrieve at a concurrency, compare with a gRPC echo server",
+		Short: "Seed keys into a store, drive Retrieve at a concurrency, compare with a gRPC echo server",
 		Long: "Start a feature server in a child process (a synthetic registry of one entity and one group of\n" +
-			"fp32 features over the given Redis), seed the keys, then drive Retrieve of --batch random keys\n" +
+			"fp32 features over the --store: Redis, a Redis Cluster or Cassandra/ScyllaDB), seed the keys, then drive Retrieve of --batch random keys\n" +
 			"from --concurrency goroutines for --duration, and print req/s, keys/s, latency percentiles and the\n" +
 			"server's CPU time per request. The same child also serves a gRPC echo method that answers as\n" +
 			"many bytes as a Retrieve answer; it is driven the same way, and ofs is shown as a fraction of it.\n" +
@@ -94,6 +96,9 @@ func newBenchRetrieve(g *globals) *cobra.Command {
 			}
 			if o.mode != "cache" && o.mode != "store" {
 				return usageError{fmt.Errorf("--mode %q: cache or store", o.mode)}
+			}
+			if err := o.checkStore(); err != nil {
+				return usageError{err}
 			}
 			return benchRetrieve(cmd.Context(), g, &o)
 		},
@@ -186,7 +191,7 @@ func benchRetrieve(ctx context.Context, g *globals, o *benchOptions) error {
 	for _, c := range []struct {
 		name string
 		call loadgen.Call
-	}{{"ofs Retrieve (" + o.mode + ")", retrieve}, {"gRPC echo, same bytes", echo}} {
+	}{{"ofs Retrieve (" + o.store + ", " + o.mode + ")", retrieve}, {"gRPC echo, same bytes", echo}} {
 		if _, err := loadgen.Run(ctx, o.concurrency, o.warmup, c.call); err != nil {
 			return err
 		}
@@ -297,7 +302,7 @@ func benchTarget(ctx context.Context, g *globals, o *benchOptions) error {
 	reg := schema.NewRegistry()
 	at := time.Now()
 	for i, c := range []schema.Command{
-		schema.ApplyStore{ID: "bench", Kind: schema.Redis, Connection: "bench"},
+		schema.ApplyStore{ID: "bench", Kind: o.storeKind(), Connection: "bench"},
 		schema.ApplyEntity{Name: "bench_user", Keys: []schema.KeyColumn{{Name: "id", Type: schema.Int64}}},
 		schema.ApplyFeatureGroup{Name: "bench_fp32", Entity: "bench_user", ID: 1, Store: "bench", Features: features},
 	} {
@@ -306,12 +311,11 @@ func benchTarget(ctx context.Context, g *globals, o *benchOptions) error {
 			return err
 		}
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: o.redisAddr, PoolSize: 64})
-	defer rdb.Close()
-	store, err := views.NewRedis(rdb, views.RedisPrefix(o.keyPrefix))
+	store, err := o.openStore(reg)
 	if err != nil {
 		return err
 	}
+	defer store.Close()
 	if err := seed(ctx, store, reg, o); err != nil {
 		return err
 	}
@@ -378,7 +382,7 @@ func warm(ctx context.Context, r feature.Reader, o *benchOptions) error {
 }
 
 // seed writes one block per key, 1000 per Write.
-func seed(ctx context.Context, store *views.Redis, reg *schema.Registry, o *benchOptions) error {
+func seed(ctx context.Context, store views.Store, reg *schema.Registry, o *benchOptions) error {
 	g, _ := reg.FeatureGroup("bench_fp32")
 	l, err := blocks.NewLayout(g.Active())
 	if err != nil {

@@ -57,10 +57,11 @@ func wideEvent(names topics.Names, i int64, at time.Time, format string) *sarama
 	return &sarama.ProducerMessage{Topic: string(names.Features), Key: key, Value: sarama.ByteEncoder(b)}
 }
 
-// BenchmarkIngest measures end-to-end ingest into Redis: rows of 50 fp32
+// BenchmarkIngest measures end-to-end ingest into a store (Redis, or the one
+// OFS_BENCH_STORE names: redis-cluster, scylla): rows of 50 fp32
 // features are produced to the features topic (4 partitions) beforehand;
-// the clock runs from the moment the processor is ready until Redis has
-// acknowledged every row. One op is benchRows rows; rows/s is the figure.
+// the clock runs from the moment the processor is ready until the store
+// has acknowledged every row. One op is benchRows rows; rows/s is the figure.
 // The processor runs with its defaults, blocks compressed when smaller,
 // except in the nozstd case.
 func BenchmarkIngest(b *testing.B) {
@@ -73,6 +74,7 @@ func BenchmarkIngest(b *testing.B) {
 
 func benchIngest(b *testing.B, format string, opts ...ingest.Option) {
 	e := setup(b, 4)
+	store := benchStore(b, e)
 	rows := int64(b.N) * benchRows
 	at := time.Now().Add(-time.Minute).UTC().Truncate(time.Microsecond)
 	p := e.producer(b)
@@ -87,7 +89,7 @@ func benchIngest(b *testing.B, format string, opts ...ingest.Option) {
 
 	b.ResetTimer()
 	b.StopTimer()
-	reg, stop := e.run(b, e.store, opts...)
+	reg, stop := e.run(b, store, opts...)
 	b.StartTimer()
 	start := time.Now()
 	for written(reg) < float64(rows) {
@@ -100,9 +102,9 @@ func benchIngest(b *testing.B, format string, opts ...ingest.Option) {
 
 	// The last row reads back.
 	g, _ := e.reg.FeatureGroup("wide50")
-	got, err := e.store.Read(context.Background(), []views.Key{{Entity: "user", Values: []string{strconv.FormatInt(rows-1, 10)}}}, []uint32{g.ID})
+	got, err := store.Read(context.Background(), []views.Key{{Entity: "user", Values: []string{strconv.FormatInt(rows-1, 10)}}}, []uint32{g.ID})
 	if err != nil || got[0] == nil {
-		b.Fatalf("row %d not in Redis: %v", rows-1, err)
+		b.Fatalf("row %d not in the store: %v", rows-1, err)
 	}
 	l, err := blocks.NewLayout(g.Active())
 	if err != nil {
