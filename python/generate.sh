@@ -19,19 +19,27 @@ root="$(dirname "$here")"
 out="${1:-$here/src/ofs/_proto}"
 py="${PYTHON:-python3}"
 
-rm -rf "$out"
-mkdir -p "$out"
+if ! "$py" -c 'import grpc_tools' 2>/dev/null; then
+	echo "python/generate.sh: $py has no grpcio-tools (pip install the version pinned in python/pyproject.toml, or set PYTHON)" >&2
+	exit 1
+fi
+# Generated beside, then swapped in: a failed run leaves the stubs as they were.
+gen="$(mktemp -d)"
+trap 'rm -rf "$gen"' EXIT
 cd "$root"
 mapfile -t protos < <(find proto -name '*.proto' | LC_ALL=C sort)
 rel=("${protos[@]#proto/}")
 "$py" -m grpc_tools.protoc -I proto \
-	--python_out="$out" --pyi_out="$out" --grpc_python_out="$out" \
+	--python_out="$gen" --pyi_out="$gen" --grpc_python_out="$gen" \
 	"${rel[@]}"
 
 # Package-relative imports, and an __init__.py in every directory.
-find "$out" -name '*.py' -o -name '*.pyi' | while read -r f; do
+find "$gen" -name '*.py' -o -name '*.pyi' | while read -r f; do
 	sed -i -E 's/^from ofs\.([a-z0-9_.]+) import /from ofs._proto.ofs.\1 import /; s/^import ofs\.([a-z0-9_.]+)/import ofs._proto.ofs.\1/' "$f"
 done
-find "$out" -type d | while read -r d; do
+find "$gen" -type d | while read -r d; do
 	[ -e "$d/__init__.py" ] || : >"$d/__init__.py"
 done
+rm -rf "$out"
+mkdir -p "$(dirname "$out")"
+cp -R "$gen" "$out"
