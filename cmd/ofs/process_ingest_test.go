@@ -40,11 +40,7 @@ func TestProcessIngest(t *testing.T) {
 
 	reg := publishUserProfile(t, endpoints, name)
 
-	config := filepath.Join(t.TempDir(), "ofs.yaml")
-	if err := os.WriteFile(config, fmt.Appendf(nil, "kafka:\n  feature_partitions: 2\nstores:\n  default:\n    redis:\n      addrs: [%s]\n      key_prefix: %q\n",
-		redisAddr, name+":"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	config := redisConfig(t, redisAddr, name+":")
 	rc := redis.NewClient(&redis.Options{Addr: redisAddr})
 	t.Cleanup(func() {
 		keys, err := rc.Keys(context.Background(), name+":*").Result()
@@ -174,4 +170,16 @@ func publishUserProfile(t *testing.T, endpoints []string, name string) *schema.R
 		t.Fatal(err)
 	}
 	return reg
+}
+
+// redisConfig writes a configuration of two feature partitions and one Redis
+// store connection, "default", at addr under keyPrefix, and returns its path.
+func redisConfig(t *testing.T, addr, keyPrefix string) string {
+	t.Helper()
+	config := filepath.Join(t.TempDir(), "ofs.yaml")
+	if err := os.WriteFile(config, fmt.Appendf(nil, "kafka:\n  feature_partitions: 2\nstores:\n  default:\n    redis:\n      addrs: [%s]\n      key_prefix: %q\n",
+		addr, keyPrefix), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return config
 }

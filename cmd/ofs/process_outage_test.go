@@ -7,7 +7,6 @@ import (
 	"math"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -40,11 +39,7 @@ func TestProcessSurvivesAKafkaOutage(t *testing.T) {
 	reg := publishUserProfile(t, endpoints, name)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	config := filepath.Join(t.TempDir(), "ofs.yaml")
-	if err := os.WriteFile(config, fmt.Appendf(nil, "kafka:\n  feature_partitions: 2\nstores:\n  default:\n    redis:\n      addrs: [%s]\n      key_prefix: %q\n",
-		redisAddr, name+":"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	config := redisConfig(t, redisAddr, name+":")
 	rc := redis.NewClient(&redis.Options{Addr: redisAddr})
 	t.Cleanup(func() {
 		iter := rc.Scan(context.Background(), 0, name+":*", 1000).Iterator()

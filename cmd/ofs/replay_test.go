@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,11 +23,7 @@ func TestReplayBlueGreen(t *testing.T) {
 	env, addr, prefix := publishEnv(t)
 	redisAddr := testenv.Redis(t)
 	blue, green := prefix+":blue:", prefix+":green:"
-	config := filepath.Join(t.TempDir(), "ofs.yaml")
-	if err := os.WriteFile(config, fmt.Appendf(nil, "kafka:\n  feature_partitions: 2\nstores:\n  default:\n    redis:\n      addrs: [%s]\n      key_prefix: %q\n",
-		redisAddr, blue), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	config := redisConfig(t, redisAddr, blue)
 	env = append(env, "OFS_CONFIG="+config)
 	start(t, env, "process", "registry", "ingest")
 	start(t, env, "serve")

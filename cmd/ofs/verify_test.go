@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,11 +20,7 @@ func TestVerify(t *testing.T) {
 	env, addr, prefix := publishEnv(t)
 	redisAddr := testenv.Redis(t)
 	live := prefix + ":live:"
-	config := filepath.Join(t.TempDir(), "ofs.yaml")
-	if err := os.WriteFile(config, fmt.Appendf(nil, "kafka:\n  feature_partitions: 2\nstores:\n  default:\n    redis:\n      addrs: [%s]\n      key_prefix: %q\n",
-		redisAddr, live), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	config := redisConfig(t, redisAddr, live)
 	env = append(env, "OFS_CONFIG="+config)
 	start(t, env, "process", "registry", "ingest")
 	start(t, env, "serve")
