@@ -12,16 +12,7 @@ import (
 )
 
 func TestEnsureCreatesTopicsThatCarryMessages(t *testing.T) {
-	brokers := testenv.Kafka(t)
-	names, err := topics.For(testenv.Name(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := topics.NewAdmin(brokers, topics.Security{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = admin.Close() })
+	brokers, names, admin := newAdmin(t)
 
 	specs := names.Specs(topics.Layout{FeaturePartitions: 3})
 	if err := topics.Ensure(admin, specs); err != nil {
@@ -98,20 +89,11 @@ func TestEnsureCreatesTopicsThatCarryMessages(t *testing.T) {
 }
 
 func TestEnsureRejectsPartitionMismatch(t *testing.T) {
-	brokers := testenv.Kafka(t)
-	names, err := topics.For(testenv.Name(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := topics.NewAdmin(brokers, topics.Security{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = admin.Close() })
+	_, names, admin := newAdmin(t)
 	if err := topics.Ensure(admin, names.Specs(topics.Layout{FeaturePartitions: 2})); err != nil {
 		t.Fatal(err)
 	}
-	err = topics.Ensure(admin, names.Specs(topics.Layout{FeaturePartitions: 4}))
+	err := topics.Ensure(admin, names.Specs(topics.Layout{FeaturePartitions: 4}))
 	if !errors.Is(err, topics.ErrMismatch) {
 		t.Fatalf("Ensure with other partition count: err = %v, want ErrMismatch", err)
 	}
@@ -150,4 +132,21 @@ func TestEnsureFromManyProcessesAtOnce(t *testing.T) {
 			t.Fatalf("concurrent Ensure: %v", err)
 		}
 	}
+}
+
+// newAdmin returns the dev Kafka's brokers, topic names of the test's own
+// and an admin client closed when the test ends.
+func newAdmin(t *testing.T) ([]string, topics.Names, sarama.ClusterAdmin) {
+	t.Helper()
+	brokers := testenv.Kafka(t)
+	names, err := topics.For(testenv.Name(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, err := topics.NewAdmin(brokers, topics.Security{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = admin.Close() })
+	return brokers, names, admin
 }

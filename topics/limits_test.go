@@ -9,7 +9,6 @@ import (
 	"github.com/IBM/sarama"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/ofstack/ofs/internal/testenv"
 	featurev1 "github.com/ofstack/ofs/proto/ofs/feature/v1"
 	"github.com/ofstack/ofs/topics"
 )
@@ -19,16 +18,7 @@ import (
 // producer of OutputConfig, is accepted by the invalidations topic that
 // Ensure made, and every key arrives.
 func TestLargeInvalidationOnTheBroker(t *testing.T) {
-	brokers := testenv.Kafka(t)
-	names, err := topics.For(testenv.Name(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := topics.NewAdmin(brokers, topics.Security{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = admin.Close() })
+	brokers, names, admin := newAdmin(t)
 	if err := topics.Ensure(admin, names.Specs(topics.Layout{FeaturePartitions: 1})); err != nil {
 		t.Fatal(err)
 	}
@@ -96,16 +86,7 @@ func TestLargeInvalidationOnTheBroker(t *testing.T) {
 // TestEnsureRaisesMessageBytes: an invalidations topic made without
 // max.message.bytes (by an older ofs) is raised by Ensure to its spec.
 func TestEnsureRaisesMessageBytes(t *testing.T) {
-	brokers := testenv.Kafka(t)
-	names, err := topics.For(testenv.Name(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := topics.NewAdmin(brokers, topics.Security{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = admin.Close() })
+	_, names, admin := newAdmin(t)
 	if err := admin.CreateTopic(string(names.Invalidations), &sarama.TopicDetail{NumPartitions: 1, ReplicationFactor: -1}, false); err != nil {
 		t.Fatal(err)
 	}
