@@ -2,6 +2,7 @@ package topics
 
 import (
 	"fmt"
+	"hash"
 	"log/slog"
 	"time"
 
@@ -44,13 +45,51 @@ func SaramaConfig(clientID string) *sarama.Config {
 
 // TopicManager returns goka's topic manager builder for ofs: topics are
 // created by Ensure, never by goka, so goka only checks that they exist.
+// Its replication (goka's default is 2) is the broker's default, as
+// Layout's: goka never creates a topic (NoCreate), and if it did, it would
+// not make one with a replication the cluster cannot hold.
 func TopicManager(cfg *sarama.Config) goka.TopicManagerBuilder {
 	tmc := goka.NewTopicManagerConfig()
 	tmc.NoCreate = true
 	tmc.MismatchBehavior = goka.TMConfigMismatchBehaviorIgnore
-	tmc.Table.Replication = 1 // only consulted on creation, which ofs does itself
-	tmc.Stream.Replication = 1
+	tmc.Table.Replication = -1
+	tmc.Stream.Replication = -1
 	return goka.TopicManagerBuilderWithConfig(cfg, tmc)
+}
+
+// ProducerBuilder returns goka's producer builder for ofs: a producer of a
+// copy of cfg, so it keeps ofs's acknowledgement by all in-sync replicas,
+// idempotence, retries, flush and murmur2 partitioner. goka's own
+// ProducerBuilderWithConfig writes the client id and a partitioner of
+// goka's hasher (FNV-1a) into the config it is given, which the processor's
+// consumers share. The hasher is not used: the topics a goka processor of
+// ofs emits to (dead letters, invalidations, registry outcomes and table)
+// have one partition, and a topic of several is keyed as Kafka's Java
+// client keys it.
+func ProducerBuilder(cfg *sarama.Config) goka.ProducerBuilder {
+	return func(brokers []string, clientID string, _ func() hash.Hash32) (goka.Producer, error) {
+		c := *cfg
+		c.ClientID = clientID
+		return goka.NewProducer(brokers, &c)
+	}
+}
+
+// CheckProducer reports whether cfg is a producer configuration that loses
+// no acknowledged write and writes none twice on a retry: acks from every
+// in-sync replica, idempotence, one request in flight per broker, retries.
+// Every ofs producer is built from SaramaConfig, which passes.
+func CheckProducer(cfg *sarama.Config) error {
+	switch {
+	case cfg.Producer.RequiredAcks != sarama.WaitForAll:
+		return fmt.Errorf("%w: acks %d, want all (-1)", ErrProducerConfig, cfg.Producer.RequiredAcks)
+	case !cfg.Producer.Idempotent:
+		return fmt.Errorf("%w: not idempotent", ErrProducerConfig)
+	case cfg.Net.MaxOpenRequests != 1:
+		return fmt.Errorf("%w: %d requests in flight, want 1", ErrProducerConfig, cfg.Net.MaxOpenRequests)
+	case cfg.Producer.Retry.Max < 1:
+		return fmt.Errorf("%w: no retries", ErrProducerConfig)
+	}
+	return nil
 }
 
 // GokaLogger adapts l to goka's logger. goka reports partition assignments

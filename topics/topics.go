@@ -19,6 +19,10 @@ import (
 // from what ofs needs: keys would land on other partitions than expected.
 var ErrMismatch = errors.New("topics: existing topic does not match its spec")
 
+// ErrProducerConfig is returned by CheckProducer for a producer
+// configuration that may lose or duplicate an acknowledged write.
+var ErrProducerConfig = errors.New("topics: producer may lose or duplicate writes")
+
 // DefaultPrefix is the prefix of every name unless configured otherwise.
 const DefaultPrefix = "ofs"
 

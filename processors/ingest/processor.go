@@ -261,7 +261,7 @@ func New(brokers []string, names topics.Names, holder *schema.Holder, stores Sto
 		p.saramaC = topics.SaramaConfig(string(names.IngestGroup))
 	}
 	if p.producer == nil {
-		p.producer = goka.ProducerBuilderWithConfig(topics.OutputConfig(p.saramaC))
+		p.producer = topics.ProducerBuilder(topics.OutputConfig(p.saramaC))
 	}
 	m, err := newMetrics(p.reg)
 	if err != nil {
@@ -315,7 +315,7 @@ func (p *Processor) runOnce(ctx context.Context) error {
 		goka.WithTopicManagerBuilder(topics.TopicManager(p.saramaC)),
 		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(p.saramaC)),
 		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(p.saramaC)),
-		goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(p.saramaC)),
+		goka.WithProducerBuilder(topics.ProducerBuilder(p.saramaC)),
 		goka.WithLogger(topics.GokaLogger(p.log)),
 		// A tombstone reaches the callback, which sends it to the dead
 		// letters in offset order; goka would otherwise commit it at once,

@@ -127,7 +127,7 @@ func (p *Processor) runOnce(ctx context.Context) error {
 		goka.WithTopicManagerBuilder(topics.TopicManager(p.saramaC)),
 		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(p.saramaC)),
 		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(p.saramaC)),
-		goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(p.saramaC)),
+		goka.WithProducerBuilder(topics.ProducerBuilder(p.saramaC)),
 		// The table is one small key; it is recovered from its compacted topic.
 		goka.WithStorageBuilder(storage.MemoryBuilder()),
 		goka.WithLogger(topics.GokaLogger(p.log)),
