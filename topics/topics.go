@@ -92,6 +92,10 @@ type Layout struct {
 	FeaturePartitions int32
 	// Replication of every topic; default -1 (the broker's default).
 	Replication int16
+	// MinInsyncReplicas is the min.insync.replicas of every topic: how many
+	// replicas must have a write before a producer of acks=all (every ofs
+	// producer) is told it is stored. Default 0: the broker's own setting.
+	MinInsyncReplicas int16
 	// ResultsRetention bounds how long registry outcomes are kept. Default 7 days.
 	ResultsRetention time.Duration
 	// DeadLetterRetention bounds how long rejected events are kept. Default 14 days.
@@ -130,7 +134,7 @@ func (n Names) Specs(l Layout) []Spec {
 	// Apply of many commands is one batch), not the broker's 1 MiB default.
 	forever := map[string]string{"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1",
 		"max.message.bytes": strconv.Itoa(MaxBatchBytes)}
-	return []Spec{
+	specs := []Spec{
 		// The commands are the registry's history: kept forever, one partition.
 		{Name: string(n.Registry), Partitions: 1, Replication: l.Replication, Config: forever},
 		{Name: string(n.RegistryTable), Partitions: 1, Replication: l.Replication,
@@ -152,6 +156,12 @@ func (n Names) Specs(l Layout) []Spec {
 			Config: map[string]string{"cleanup.policy": "delete", "retention.ms": ms(l.InvalidationRetention),
 				"max.message.bytes": strconv.Itoa(2 * MaxMessageBytes)}},
 	}
+	if l.MinInsyncReplicas > 0 {
+		for _, sp := range specs {
+			sp.Config["min.insync.replicas"] = strconv.Itoa(int(l.MinInsyncReplicas))
+		}
+	}
+	return specs
 }
 
 // MaxRegistryBytes bounds the encoded registry state (16 MiB: some hundred

@@ -124,6 +124,9 @@ type KafkaConfig struct {
 	FeaturePartitions int32 `yaml:"feature_partitions"`
 	// Replication of the topics ofs creates; -1 is the broker's default.
 	Replication int16 `yaml:"replication"`
+	// MinInsyncReplicas is the min.insync.replicas of the topics ofs
+	// creates; 0 is the broker's setting.
+	MinInsyncReplicas int16 `yaml:"min_insync_replicas"`
 	// TLS connects to the brokers with TLS.
 	TLS ClientTLS `yaml:"tls"`
 	// SASL authenticates ofs to the brokers.
@@ -211,6 +214,10 @@ func (c *Config) Validate() error {
 	}
 	if c.Kafka.Replication == 0 || c.Kafka.Replication < -1 {
 		errs = append(errs, fmt.Errorf("kafka.replication is %d, want -1 (broker default) or at least 1", c.Kafka.Replication))
+	}
+	if c.Kafka.MinInsyncReplicas < 0 || (c.Kafka.Replication > 0 && c.Kafka.MinInsyncReplicas > c.Kafka.Replication) {
+		errs = append(errs, fmt.Errorf("kafka.min_insync_replicas is %d, want 0 (broker default) or 1 to kafka.replication (%d)",
+			c.Kafka.MinInsyncReplicas, c.Kafka.Replication))
 	}
 	if err := (topics.SASL{Mechanism: c.Kafka.SASL.Mechanism, Username: c.Kafka.SASL.Username}).Check(); err != nil {
 		errs = append(errs, err)
@@ -309,7 +316,7 @@ func (c *Config) EtcdRoot() string {
 
 // Layout returns the topic layout.
 func (c *Config) Layout() topics.Layout {
-	return topics.Layout{FeaturePartitions: c.Kafka.FeaturePartitions, Replication: c.Kafka.Replication}
+	return topics.Layout{FeaturePartitions: c.Kafka.FeaturePartitions, Replication: c.Kafka.Replication, MinInsyncReplicas: c.Kafka.MinInsyncReplicas}
 }
 
 // Logger returns the configured logger, writing to the command's stderr.

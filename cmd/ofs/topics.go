@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"text/tabwriter"
@@ -58,10 +59,15 @@ func newTopicsEnsure(g *globals) *cobra.Command {
 
 func newTopicsList(g *globals) *cobra.Command {
 	var cf configFlags
+	var check bool
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List the topics of ofs with their partitions and cleanup policy",
-		Args:  cobra.NoArgs,
+		Short: "List the topics of ofs with their partitions, replication and cleanup policy",
+		Long: "List the topics of the configured prefix: partitions, replication, the fewest in-sync\n" +
+			"replicas of a partition (MIN-ISR), the partitions whose in-sync replicas are fewer than\n" +
+			"their replicas (UNDER) and those without a leader (OFFLINE). With --check it exits\n" +
+			"non-zero when a partition is under-replicated or offline.",
+		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			cfg, err := cf.Load()
 			if err != nil {
@@ -88,19 +94,34 @@ func newTopicsList(g *globals) *cobra.Command {
 				}
 			}
 			sort.Strings(ours)
+			health, err := topics.Describe(admin, ours)
+			if err != nil {
+				return err
+			}
 			w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "TOPIC\tPARTITIONS\tREPLICATION\tCLEANUP")
-			for _, name := range ours {
-				d := all[name]
+			fmt.Fprintln(w, "TOPIC\tPARTITIONS\tREPLICATION\tMIN-ISR\tUNDER\tOFFLINE\tCLEANUP")
+			var bad []error
+			for _, h := range health {
 				policy := "delete"
-				if p := d.ConfigEntries["cleanup.policy"]; p != nil {
+				if p := all[h.Name].ConfigEntries["cleanup.policy"]; p != nil {
 					policy = *p
 				}
-				fmt.Fprintf(w, "%s\t%d\t%d\t%s\n", name, d.NumPartitions, d.ReplicationFactor, policy)
+				fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%d\t%s\n", h.Name, h.Partitions, h.Replication, h.MinISR,
+					h.UnderReplicated, h.Offline, policy)
+				if err := h.Check(); err != nil {
+					bad = append(bad, err)
+				}
 			}
-			return w.Flush()
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			if check {
+				return errors.Join(bad...)
+			}
+			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&check, "check", false, "exit non-zero if a partition is under-replicated or offline")
 	cf.register(cmd, false)
 	return cmd
 }
