@@ -170,6 +170,14 @@ type GRPCConfig struct {
 	// servers' name again and spread over servers added since; 0 keeps
 	// connections for ever.
 	MaxConnectionAge time.Duration `yaml:"max_connection_age"`
+	// ShutdownDelay is how long the server keeps serving on SIGTERM after
+	// it reported NOT_SERVING and withdrew its readiness and registration,
+	// so that balancers and clients stop sending to it; then it stops
+	// gracefully (GOAWAY, the calls in flight finish).
+	ShutdownDelay time.Duration `yaml:"shutdown_delay"`
+	// ShutdownTimeout bounds how long the calls in flight may finish; then
+	// their connections are closed.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	// Insecure allows a listener beyond loopback with neither tokens
 	// (auth) nor mutual TLS (tls.ca_file): anyone who reaches it may then
 	// Persist and Apply. Without it such a configuration is refused.
@@ -187,7 +195,7 @@ func defaultConfig() Config {
 		Prefix:  topics.DefaultPrefix,
 		Kafka:   KafkaConfig{Brokers: []string{"127.0.0.1:9092"}, FeaturePartitions: 12, Replication: -1},
 		Etcd:    EtcdConfig{Endpoints: []string{"127.0.0.1:2379"}, DialTimeout: 5 * time.Second},
-		GRPC:    GRPCConfig{Addr: "127.0.0.1:7070"},
+		GRPC:    GRPCConfig{Addr: "127.0.0.1:7070", ShutdownDelay: 3 * time.Second, ShutdownTimeout: 10 * time.Second},
 		Metrics: MetricsConfig{Addr: "127.0.0.1:9464"},
 		Cache:   CacheConfig{MemoryBytes: 256 << 20, DiskBytes: 4 << 30},
 		Log:     LogConfig{Level: "info", Format: "text"},
@@ -227,6 +235,10 @@ func (c *Config) Validate() error {
 	}
 	if c.GRPC.Addr == "" {
 		errs = append(errs, errors.New("grpc.addr is empty"))
+	}
+	if c.GRPC.ShutdownDelay < 0 || c.GRPC.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("grpc.shutdown_delay %s and grpc.shutdown_timeout %s: want 0 or more, and more than 0",
+			c.GRPC.ShutdownDelay, c.GRPC.ShutdownTimeout))
 	}
 	if c.GRPC.MaxConnectionAge < 0 {
 		errs = append(errs, fmt.Errorf("grpc.max_connection_age is %s, want 0 (off) or more", c.GRPC.MaxConnectionAge))

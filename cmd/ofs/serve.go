@@ -27,7 +27,8 @@ import (
 	"github.com/ofstack/ofs/views"
 )
 
-// shutdownGrace bounds how long in-flight calls may finish on SIGTERM.
+// shutdownGrace bounds how long in-flight calls may finish when a
+// connection reaches grpc.max_connection_age.
 const shutdownGrace = 10 * time.Second
 
 func newServe(g *globals) *cobra.Command {
@@ -60,9 +61,18 @@ func newServe(g *globals) *cobra.Command {
 	return cmd
 }
 
-func serve(ctx context.Context, rt *runtime) error {
+// serve serves until ctx ends, then shuts down as servers.Shutdown says:
+// the parts the calls in flight need (stores, registry, caches, metrics)
+// run on a context of their own, which ends only after the gRPC server
+// stopped.
+func serve(sig context.Context, rt *runtime) error {
 	rt.ready.expect("serve")
-	grp, ctx := errgroup.WithContext(ctx)
+	life, endLife := context.WithCancel(context.WithoutCancel(sig))
+	defer endLife()
+	grp, ctx := errgroup.WithContext(life)
+	stopping, stop := context.WithCancel(ctx) // ends on the signal or a failure
+	defer stop()
+	context.AfterFunc(sig, stop)
 	if err := rt.serveMetrics(ctx, grp); err != nil {
 		return err
 	}
@@ -149,7 +159,17 @@ func serve(ctx context.Context, rt *runtime) error {
 			rt.log.With("server", "feature"), func() { close(following) })
 	})
 	joined := make(chan struct{})
-	grp.Go(func() error { return peers.Run(ctx, func() { close(joined) }) })
+	peersCtx, leave := context.WithCancel(ctx)
+	defer leave()
+	left := make(chan struct{})
+	grp.Go(func() error {
+		defer close(left)
+		err := peers.Run(peersCtx, func() { close(joined) })
+		if ctx.Err() == nil && peersCtx.Err() != nil {
+			return nil // withdrawn by the shutdown
+		}
+		return err
+	})
 
 	roles := servers.StandardRoles().With(feature.Roles(), registryserver.Roles())
 	auth := servers.NewAuth(servers.Tokens{Readers: rt.cfg.Auth.ReaderTokens, Writers: rt.cfg.Auth.WriterTokens}, roles, rt.metrics)
@@ -192,26 +212,30 @@ func serve(ctx context.Context, rt *runtime) error {
 			for _, c := range []chan struct{}{following, joined} {
 				select {
 				case <-c:
-				case <-ctx.Done():
-					return ctx.Err()
+				case <-stopping.Done():
 				}
 			}
-			health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-			rt.ready.set("serve", true)
-			rt.log.Info("serving", "grpc", lis.Addr().String(), "registry_revision", holder.Load().Revision())
-		case <-ctx.Done():
+			if stopping.Err() == nil {
+				health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+				rt.ready.set("serve", true)
+				rt.log.Info("serving", "grpc", lis.Addr().String(), "registry_revision", holder.Load().Revision())
+			}
+		case <-stopping.Done():
 		}
-		<-ctx.Done()
-		rt.ready.set("serve", false)
-		health.Shutdown()
-		stopped := make(chan struct{})
-		go func() { gs.GracefulStop(); close(stopped) }()
-		select {
-		case <-stopped:
-		case <-time.After(shutdownGrace):
-			gs.Stop()
+		<-stopping.Done()
+		withdraw := func() {
+			rt.ready.set("serve", false) // /readyz answers 503
+			leave()                      // the registration in etcd is revoked
+			select {
+			case <-left:
+			case <-time.After(3 * time.Second):
+				rt.log.Warn("leaving the feature servers takes long: going on")
+			}
 		}
-		return ctx.Err()
+		servers.Shutdown{Delay: rt.cfg.GRPC.ShutdownDelay, Timeout: rt.cfg.GRPC.ShutdownTimeout}.
+			Stop(gs, health, rt.log, withdraw)
+		endLife() // then the stores, the registry watch, the consumers
+		return nil
 	})
 	if err := grp.Wait(); err != nil && !errors.Is(err, context.Canceled) {
 		return err
