@@ -2,6 +2,7 @@ package views
 
 import (
 	"encoding/binary"
+	mathbits "math/bits"
 	"sync"
 	"sync/atomic"
 
@@ -156,9 +157,15 @@ func (r *memRow) is(k Key) bool {
 func (c *memCache) lookup(h uint64, k Key, groups []uint32, policies []schema.CachePolicy, now int64, out [][]byte) (hits, absents int) {
 	sh := c.shard(h)
 	sh.mu.RLock()
-	r := sh.rows[h]
+	hits, absents = sh.rows[h].find(k, groups, policies, now, out)
+	sh.mu.RUnlock()
+	return hits, absents
+}
+
+// find is lookup in row r (nil if its shard has none of the hash), whose
+// shard's lock the caller holds for reading.
+func (r *memRow) find(k Key, groups []uint32, policies []schema.CachePolicy, now int64, out [][]byte) (hits, absents int) {
 	if r == nil || !r.is(k) {
-		sh.mu.RUnlock()
 		return 0, 0
 	}
 	for j, g := range groups {
@@ -185,8 +192,77 @@ func (c *memCache) lookup(h uint64, k Key, groups []uint32, policies []schema.Ca
 	if hits+absents > 0 && !r.ref.Load() {
 		r.ref.Store(true)
 	}
-	sh.mu.RUnlock()
 	return hits, absents
+}
+
+// lookupAll is lookup for every key of keys, out holding len(groups)
+// entries per key. It read-locks each shard the keys fall in once, in shard
+// order (so that two batches never wait on each other's locks), and then
+// looks every key up without an atomic instruction between two lookups: a
+// lookup of a random key is a few cache misses (the map's group, the row),
+// and a locked instruction per key would make each wait for the last, where
+// without one the CPU overlaps the misses of several keys.
+func (c *memCache) lookupAll(keys []Key, hash func(Key) uint64, groups []uint32, policies []schema.CachePolicy, now int64, out [][]byte) (hits, absents int) {
+	var hbuf [128]uint64
+	hs := hbuf[:0]
+	if len(keys) > len(hbuf) {
+		hs = make([]uint64, 0, len(keys))
+	}
+	var sbuf [4]uint64 // a bit per shard: up to 256 shards on the stack
+	locked := sbuf[:]
+	if n := (len(c.shards) + 63) / 64; n > len(sbuf) {
+		locked = make([]uint64, n)
+	}
+	for _, k := range keys {
+		h := hash(k)
+		hs = append(hs, h)
+		i := h >> 32 & c.mask
+		locked[i/64] |= 1 << (i % 64)
+	}
+	var rbuf [128]*memRow
+	rows := rbuf[:0]
+	if len(keys) > len(rbuf) {
+		rows = make([]*memRow, 0, len(keys))
+	}
+	c.eachShard(locked, func(sh *memShard) { sh.mu.RLock() })
+	for _, h := range hs {
+		rows = append(rows, c.shard(h).rows[h])
+	}
+	touchRows(rows)
+	n := len(groups)
+	for i, r := range rows {
+		hit, a := r.find(keys[i], groups, policies, now, out[i*n:(i+1)*n])
+		hits += hit
+		absents += a
+	}
+	c.eachShard(locked, func(sh *memShard) { sh.mu.RUnlock() })
+	return hits, absents
+}
+
+// touchRows reads the first word of every row: loads that depend on
+// nothing but the slice, so that the CPU has the cache misses of many rows
+// in flight at once, where find, row after row, would wait for each.
+//
+//go:noinline
+func touchRows(rows []*memRow) uint64 {
+	var sum uint64
+	for _, r := range rows {
+		if r != nil {
+			sum += r.hash
+		}
+	}
+	return sum
+}
+
+// eachShard calls f on the shards whose bit is set, in shard order.
+func (c *memCache) eachShard(bits []uint64, f func(*memShard)) {
+	for w, word := range bits {
+		for word != 0 {
+			b := mathbits.TrailingZeros64(word)
+			word &= word - 1
+			f(&c.shards[w*64+b])
+		}
+	}
 }
 
 // insert puts the blocks of fills, all of key k (hash h), unless an

@@ -62,12 +62,7 @@ func (t *Tiered) Read(ctx context.Context, keys []Key, groups []uint32, policies
 			}
 		}
 		if l1 > 0 {
-			n := len(groups)
-			for i, k := range keys {
-				h, a := c.mem.lookup(c.hashKey(k), k, groups, policies, now, out[i*n:(i+1)*n])
-				hits += h
-				absents += a
-			}
+			hits, absents = c.mem.lookupAll(keys, c.hashKey, groups, policies, now, out)
 			c.m.count(c.m.l1Hit, hits)
 			c.m.count(c.m.l1Absent, absents)
 			c.m.count(c.m.l1Miss, l1*len(keys)-hits-absents)

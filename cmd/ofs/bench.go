@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	byteorder "encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -13,7 +12,6 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -45,7 +43,7 @@ type benchOptions struct {
 	batch        int
 	features     int
 	concurrency  int
-	conns        int
+	conns        []int
 	duration     time.Duration
 	warmup       time.Duration
 	mode         string
@@ -63,11 +61,11 @@ func newBench(g *globals) *cobra.Command {
 func (o *benchOptions) register(cmd *cobra.Command) {
 	f := cmd.Flags()
 	o.storeFlags(cmd)
-	f.IntVar(&o.keys, "keys", 10000, "entity keys to seed")
+	f.IntVar(&o.keys, "keys", 100000, "entity keys to seed")
 	f.IntVar(&o.batch, "batch", 100, "keys per Retrieve")
 	f.IntVar(&o.features, "features", 50, "fp32 features per key")
 	f.IntVar(&o.concurrency, "concurrency", 16, "requests in flight")
-	f.IntVar(&o.conns, "conns", 4, "gRPC connections the requests share")
+	f.IntSliceVar(&o.conns, "conns", []int{1, 4}, "gRPC connections the requests share: each count is measured in turn, in the same run")
 	f.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per mode (at most 10 minutes)")
 	f.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured time before each measurement")
 	f.StringVar(&o.mode, "mode", "cache", "where blocks are read from: cache (the L1, warmed with every key first) or store (the store on every request, the L1 off)")
@@ -93,6 +91,11 @@ func newBenchRetrieve(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.duration > 10*time.Minute || o.keys < o.batch || o.batch < 1 || o.features < 1 {
 				return usageError{errors.New("need 1 <= batch <= keys, features >= 1, duration <= 10m")}
+			}
+			for _, n := range o.conns {
+				if n < 1 || n > 64 {
+					return usageError{fmt.Errorf("--conns %d: from 1 to 64", n)}
+				}
 			}
 			if o.mode != "cache" && o.mode != "store" {
 				return usageError{fmt.Errorf("--mode %q: cache or store", o.mode)}
@@ -133,14 +136,35 @@ func benchRetrieve(ctx context.Context, g *globals, o *benchOptions) error {
 	if !ok {
 		return fmt.Errorf("bench target: %q", line)
 	}
-
-	conns := make([]*grpc.ClientConn, o.conns)
-	for i := range conns {
-		if conns[i], err = grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(servers.MaxMessageBytes))); err != nil {
+	serverCPU := func() (time.Duration, error) { return loadgen.ProcessCPU(child.Process.Pid) }
+	var rows []loadgen.Row
+	answer := 0
+	for _, n := range o.conns {
+		r, size, err := benchConns(ctx, o, addr, n, serverCPU)
+		if err != nil {
 			return err
 		}
-		defer conns[i].Close()
+		answer = size
+		r[0].Baseline = len(rows) + 1
+		rows = append(rows, r...)
+	}
+	fmt.Fprintf(g.stdout, "Retrieve of %d keys x %d fp32 features (answer %d bytes), %d keys seeded, concurrency %d, %s each:\n\n",
+		o.batch, o.features, answer, o.keys, o.concurrency, o.duration)
+	return loadgen.WriteTable(g.stdout, rows, o.batch)
+}
+
+// benchConns measures Retrieve, then the echo server, over n connections
+// to addr. It returns the two rows and the size of one answer.
+func benchConns(ctx context.Context, o *benchOptions, addr string, n int, serverCPU loadgen.CPUFunc) ([]loadgen.Row, int, error) {
+	conns := make([]*grpc.ClientConn, n)
+	for i := range conns {
+		c, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(servers.MaxMessageBytes)))
+		if err != nil {
+			return nil, 0, err
+		}
+		defer c.Close()
+		conns[i] = c
 	}
 	clients := make([]featurev1.FeatureServiceClient, len(conns))
 	for i, c := range conns {
@@ -172,111 +196,26 @@ func benchRetrieve(ctx context.Context, g *globals, o *benchOptions) error {
 	// One answer's size, for the echo server.
 	probe, err := clients[0].Retrieve(ctx, fill(0))
 	if err != nil {
-		return fmt.Errorf("first Retrieve: %w", err)
+		return nil, 0, fmt.Errorf("first Retrieve: %w", err)
 	}
 	answer := proto.Size(probe)
-	echoReq := &wrapperspb.BytesValue{Value: make([]byte, proto.Size(reqs[0]))}
-	byteorder.LittleEndian.PutUint32(echoReq.Value, uint32(answer))
+	echoReq := loadgen.EchoRequest(proto.Size(reqs[0]), answer)
 	echo := func(ctx context.Context, w int) error {
 		var resp wrapperspb.BytesValue
-		return conns[w%len(conns)].Invoke(ctx, echoMethod, echoReq, &resp)
+		return conns[w%len(conns)].Invoke(ctx, loadgen.EchoMethod, echoReq, &resp)
 	}
-
-	type row struct {
-		name string
-		res  loadgen.Result
-		cpu  time.Duration
-	}
-	var rows []row
+	var rows []loadgen.Row
 	for _, c := range []struct {
 		name string
 		call loadgen.Call
 	}{{"ofs Retrieve (" + o.store + ", " + o.mode + ")", retrieve}, {"gRPC echo, same bytes", echo}} {
-		if _, err := loadgen.Run(ctx, o.concurrency, o.warmup, c.call); err != nil {
-			return err
-		}
-		cpu0, err := processCPU(child.Process.Pid)
+		r, err := loadgen.Measure(ctx, c.name, n, o.concurrency, o.warmup, o.duration, c.call, serverCPU)
 		if err != nil {
-			return err
+			return nil, 0, err
 		}
-		res, err := loadgen.Run(ctx, o.concurrency, o.duration, c.call)
-		if err != nil {
-			return err
-		}
-		cpu1, err := processCPU(child.Process.Pid)
-		if err != nil {
-			return err
-		}
-		if res.Errors > 0 {
-			return fmt.Errorf("%s: %d of %d requests failed, first: %w", c.name, res.Errors, res.Errors+res.Requests, res.FirstErr)
-		}
-		rows = append(rows, row{c.name, res, cpu1 - cpu0})
+		rows = append(rows, r)
 	}
-
-	fmt.Fprintf(g.stdout, "Retrieve of %d keys x %d fp32 features (answer %d bytes), %d keys seeded, concurrency %d over %d connections, %s each:\n\n",
-		o.batch, o.features, answer, o.keys, o.concurrency, o.conns, o.duration)
-	w := tabwriter.NewWriter(g.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "\treq/s\tkeys/s\tp50\tp90\tp99\tp99.9\tserver CPU/req\t")
-	for _, r := range rows {
-		per := time.Duration(0)
-		if r.res.Requests > 0 {
-			per = r.cpu / time.Duration(r.res.Requests)
-		}
-		fmt.Fprintf(w, "%s\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", r.name, r.res.Rate(), r.res.Rate()*float64(o.batch),
-			r.res.Percentile(0.5).Round(time.Microsecond), r.res.Percentile(0.9).Round(time.Microsecond),
-			r.res.Percentile(0.99).Round(time.Microsecond), r.res.Percentile(0.999).Round(time.Microsecond),
-			per.Round(time.Microsecond))
-	}
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	if len(rows) == 2 && rows[1].res.Rate() > 0 {
-		fmt.Fprintf(g.stdout, "\nofs serves %.0f%% of the echo server's rate.\n", 100*rows[0].res.Rate()/rows[1].res.Rate())
-	}
-	return nil
-}
-
-// processCPU returns the user+system CPU time of a process, from /proc.
-func processCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, fmt.Errorf("server CPU time: %w", err)
-	}
-	// The command name (field 2) may hold spaces; fields count from its ')'.
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(fields) < 13 {
-		return 0, fmt.Errorf("server CPU time: short /proc/%d/stat", pid)
-	}
-	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
-	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
-	if err := errors.Join(err1, err2); err != nil {
-		return 0, fmt.Errorf("server CPU time: %w", err)
-	}
-	const ticksPerSecond = 100 // USER_HZ on Linux
-	return time.Duration(utime+stime) * time.Second / ticksPerSecond, nil
-}
-
-const echoMethod = "/ofs.bench.Echo/Echo"
-
-// echoService answers a BytesValue whose first four bytes give the size of
-// the answer: a gRPC server doing no work but moving the same bytes.
-var echoService = grpc.ServiceDesc{
-	ServiceName: "ofs.bench.Echo",
-	HandlerType: (*any)(nil),
-	Methods: []grpc.MethodDesc{{
-		MethodName: "Echo",
-		Handler: func(_ any, _ context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
-			var in wrapperspb.BytesValue
-			if err := dec(&in); err != nil {
-				return nil, err
-			}
-			if len(in.GetValue()) < 4 {
-				return nil, errors.New("echo: no size")
-			}
-			return &wrapperspb.BytesValue{Value: make([]byte, byteorder.LittleEndian.Uint32(in.GetValue()))}, nil
-		},
-	}},
+	return rows, answer, nil
 }
 
 func newBenchTarget(g *globals) *cobra.Command {
@@ -338,7 +277,7 @@ func benchTarget(ctx context.Context, g *globals, o *benchOptions) error {
 	srv := feature.New(holder, func(string) (feature.Reader, error) { return reader, nil })
 	gs, _ := servers.NewGRPC(slogDiscard())
 	featurev1.RegisterFeatureServiceServer(gs, srv)
-	gs.RegisterService(&echoService, nil)
+	gs.RegisterService(&loadgen.EchoService, nil)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err

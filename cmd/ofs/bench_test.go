@@ -10,7 +10,7 @@ import (
 )
 
 // reqPerSecond finds the req/s of the Retrieve row of `ofs bench retrieve`.
-var reqPerSecond = regexp.MustCompile(`(?m)^\s*ofs Retrieve \(([a-z-]+), store\)\s+(\d+)\s`)
+var reqPerSecond = regexp.MustCompile(`(?m)^\s*ofs Retrieve \(([a-z-]+), store\)\s+1\s+(\d+)\s`)
 
 // TestBenchRetrieveStores runs `ofs bench retrieve --mode store` for a
 // second against each store of the dev services, in a key prefix or
