@@ -16,8 +16,8 @@ import (
 	"github.com/ofstack/ofs/servers/feature"
 	"github.com/ofstack/ofs/topics"
 	"github.com/ofstack/ofs/views"
-	"github.com/ofstack/ofs/views/catalog"
 	"github.com/ofstack/ofs/views/connections"
+	"github.com/ofstack/ofs/views/registrycopy"
 )
 
 // Config is the configuration of every long-running subcommand. Values come,
@@ -323,7 +323,7 @@ func (c *Config) EtcdRoot() string {
 	if c.Etcd.Root != "" {
 		return c.Etcd.Root
 	}
-	return catalog.Root(c.Prefix)
+	return registrycopy.Root(c.Prefix)
 }
 
 // Layout returns the topic layout.

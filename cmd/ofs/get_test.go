@@ -21,7 +21,7 @@ import (
 	featurev1 "github.com/ofstack/ofs/proto/ofs/feature/v1"
 	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/views"
-	"github.com/ofstack/ofs/views/catalog"
+	"github.com/ofstack/ofs/views/registrycopy"
 )
 
 func TestGetKeyArguments(t *testing.T) {
@@ -125,7 +125,7 @@ func TestGetPrintsStoredValues(t *testing.T) {
 	defer etcd.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	reg, err := catalog.Load(ctx, etcd, catalog.Root(prefix))
+	reg, err := registrycopy.Load(ctx, etcd, registrycopy.Root(prefix))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ofstack/ofs/processors/registry"
-	"github.com/ofstack/ofs/views/catalog"
+	"github.com/ofstack/ofs/views/registrycopy"
 )
 
 // processorRunners are the processors `ofs process` can run, by name. Each
@@ -83,7 +83,7 @@ func newProcess(g *globals) *cobra.Command {
 }
 
 func runRegistryProcessor(ctx context.Context, rt *runtime, _ *errgroup.Group) error {
-	pub := catalog.NewPublisher(rt.etcd, rt.cfg.EtcdRoot())
+	pub := registrycopy.NewPublisher(rt.etcd, rt.cfg.EtcdRoot())
 	defer pub.Close()
 	p, err := registry.New(rt.cfg.Kafka.Brokers, rt.names, pub, registry.WithLogger(rt.log.With("processor", "registry")),
 		registry.WithSaramaConfig(rt.sarama(string(rt.names.RegistryGroup))))

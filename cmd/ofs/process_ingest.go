@@ -9,7 +9,7 @@ import (
 	"github.com/ofstack/ofs/processors/ingest"
 	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/views"
-	"github.com/ofstack/ofs/views/catalog"
+	"github.com/ofstack/ofs/views/registrycopy"
 )
 
 // runIngestProcessor runs the ingest processor (`ofs process ingest`): it
@@ -55,7 +55,7 @@ func runIngestProcessor(ctx context.Context, rt *runtime, grp *errgroup.Group) e
 // it.
 func registrySync(cli *clientv3.Client, root string, holder *schema.Holder) func(context.Context) (*schema.Snapshot, error) {
 	return func(ctx context.Context) (*schema.Snapshot, error) {
-		rev, err := catalog.Revision(ctx, cli, root)
+		rev, err := registrycopy.Revision(ctx, cli, root)
 		if err != nil {
 			return nil, err
 		}

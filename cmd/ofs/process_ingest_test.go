@@ -21,7 +21,7 @@ import (
 	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/topics"
 	"github.com/ofstack/ofs/views"
-	"github.com/ofstack/ofs/views/catalog"
+	"github.com/ofstack/ofs/views/registrycopy"
 )
 
 // TestProcessIngest runs `ofs process ingest` with a store connection from
@@ -162,7 +162,7 @@ func publishUserProfile(t *testing.T, endpoints []string, name string) *schema.R
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	pub := catalog.NewPublisher(cli, catalog.Root(name))
+	pub := registrycopy.NewPublisher(cli, registrycopy.Root(name))
 	defer pub.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -16,7 +16,7 @@ import (
 	"github.com/ofstack/ofs/internal/events"
 	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/topics"
-	"github.com/ofstack/ofs/views/catalog"
+	"github.com/ofstack/ofs/views/registrycopy"
 )
 
 // errPublishFailed is returned when some events were not sent.
@@ -153,7 +153,7 @@ func publish(ctx context.Context, g *globals, cfg *Config, opts publishOptions, 
 	}
 	defer rt.Close()
 	lctx, cancel := context.WithTimeout(ctx, cfg.Etcd.DialTimeout)
-	reg, err := catalog.Load(lctx, rt.etcd, cfg.EtcdRoot())
+	reg, err := registrycopy.Load(lctx, rt.etcd, cfg.EtcdRoot())
 	cancel()
 	if err != nil {
 		return fmt.Errorf("read the registry: %w", err)

@@ -15,8 +15,8 @@ import (
 	"github.com/ofstack/ofs/processors/replay"
 	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/views"
-	"github.com/ofstack/ofs/views/catalog"
 	"github.com/ofstack/ofs/views/connections"
+	"github.com/ofstack/ofs/views/registrycopy"
 )
 
 func newReplay(g *globals) *cobra.Command {
@@ -76,17 +76,17 @@ func newReplay(g *globals) *cobra.Command {
 			}
 			// The stores the connections point at now, fixed for the whole
 			// replay (the replay's own switch must not move them under it).
-			root := catalog.ConnectionsRoot(rt.cfg.Prefix)
-			current, err := catalog.Targets(ctx, rt.etcd, root)
+			root := registrycopy.ConnectionsRoot(rt.cfg.Prefix)
+			current, err := registrycopy.Targets(ctx, rt.etcd, root)
 			if err != nil {
 				return err
 			}
 			stores := connections.NewSet(rt.cfg.Stores, holder, rt.log)
 			defer stores.Close()
 			stores.SetTargets(current)
-			target := catalog.Target{KeyPrefix: intoPrefix, Keyspace: intoKS}
-			var moved map[string]catalog.Target
-			if target != (catalog.Target{}) {
+			target := registrycopy.Target{KeyPrefix: intoPrefix, Keyspace: intoKS}
+			var moved map[string]registrycopy.Target
+			if target != (registrycopy.Target{}) {
 				if moved, err = blueGreen(ctx, rt, holder, stores, current, target); err != nil {
 					return err
 				}
@@ -124,7 +124,7 @@ func newReplay(g *globals) *cobra.Command {
 				return err
 			}
 			printReplaySummary(g, sum)
-			if err := replay.Switch(ctx, rt.etcd, root, catalog.AcksRoot(rt.cfg.Prefix), moved, fence); err != nil {
+			if err := replay.Switch(ctx, rt.etcd, root, registrycopy.AcksRoot(rt.cfg.Prefix), moved, fence); err != nil {
 				return fmt.Errorf("the new target is filled and set in etcd, but the switch is not complete: %w "+
 					"(the processes named still use the old target; once they follow, run `ofs replay` in place to catch up)", err)
 			}
@@ -168,8 +168,8 @@ func parseAsOf(s string) (time.Time, error) {
 // blueGreen points the replay's stores at target for every configured
 // connection it applies to and returns those connections' new targets.
 func blueGreen(ctx context.Context, rt *runtime, holder *schema.Holder, stores *connections.Set,
-	current map[string]catalog.Target, target catalog.Target,
-) (map[string]catalog.Target, error) {
+	current map[string]registrycopy.Target, target registrycopy.Target,
+) (map[string]registrycopy.Target, error) {
 	moved, err := replay.Plan(replayConnections(rt, current), target)
 	if err != nil {
 		return nil, usageError{err}
@@ -178,7 +178,7 @@ func blueGreen(ctx context.Context, rt *runtime, holder *schema.Holder, stores *
 }
 
 // replayConnections describes the configured connections as they point now.
-func replayConnections(rt *runtime, current map[string]catalog.Target) []replay.Connection {
+func replayConnections(rt *runtime, current map[string]registrycopy.Target) []replay.Connection {
 	conns := make([]replay.Connection, 0, len(rt.cfg.Stores))
 	for name, c := range rt.cfg.Stores {
 		c = c.Retarget(current[name])

@@ -12,7 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ofstack/ofs/internal/testenv"
-	"github.com/ofstack/ofs/views/catalog"
+	"github.com/ofstack/ofs/views/registrycopy"
 )
 
 // TestReplayBlueGreen runs the whole flow with the binary: apply, ingest,
@@ -65,7 +65,7 @@ func TestReplayBlueGreen(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cli.Close() })
-	ghost := catalog.AcksRoot(prefix) + "ghost-host/pid-1/1"
+	ghost := registrycopy.AcksRoot(prefix) + "ghost-host/pid-1/1"
 	if _, err := cli.Put(context.Background(), ghost, `{"revision":1}`); err != nil {
 		t.Fatal(err)
 	}

@@ -27,8 +27,8 @@ import (
 	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/topics"
 	"github.com/ofstack/ofs/views"
-	"github.com/ofstack/ofs/views/catalog"
 	"github.com/ofstack/ofs/views/connections"
+	"github.com/ofstack/ofs/views/registrycopy"
 )
 
 // runtime is what the long-running subcommands share: the configuration,
@@ -140,7 +140,7 @@ func (rt *runtime) ensureTopics() error {
 // once it holds what etcd held at start. The watch ends with ctx.
 func (rt *runtime) watchRegistry(ctx context.Context, grp *errgroup.Group) (*schema.Holder, error) {
 	holder := schema.NewHolder(nil)
-	w := catalog.NewWatcher(rt.etcd, rt.cfg.EtcdRoot(), holder, rt.log)
+	w := registrycopy.NewWatcher(rt.etcd, rt.cfg.EtcdRoot(), holder, rt.log)
 	grp.Go(func() error { return w.Run(ctx) })
 	select {
 	case <-w.Ready():
@@ -215,10 +215,10 @@ func (rt *runtime) stores(ctx context.Context, grp *errgroup.Group, holder *sche
 	first := make(chan struct{})
 	var once sync.Once
 	grp.Go(func() error {
-		err := catalog.WatchTargets(ctx, rt.etcd, catalog.ConnectionsRoot(rt.cfg.Prefix), rt.log, func(t map[string]catalog.Target) {
+		err := registrycopy.WatchTargets(ctx, rt.etcd, registrycopy.ConnectionsRoot(rt.cfg.Prefix), rt.log, func(t map[string]registrycopy.Target) {
 			set.SetTargets(t)
 			once.Do(func() { close(first) })
-		}, catalog.Acknowledge(catalog.AcksRoot(rt.cfg.Prefix), processName()))
+		}, registrycopy.Acknowledge(registrycopy.AcksRoot(rt.cfg.Prefix), processName()))
 		if errors.Is(err, context.Canceled) {
 			return nil
 		}

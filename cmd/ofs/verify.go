@@ -13,8 +13,8 @@ import (
 	"github.com/ofstack/ofs/processors/replay"
 	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/views"
-	"github.com/ofstack/ofs/views/catalog"
 	"github.com/ofstack/ofs/views/connections"
+	"github.com/ofstack/ofs/views/registrycopy"
 )
 
 // errDrift is what `ofs verify` exits 1 with.
@@ -59,7 +59,7 @@ func newVerify(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			stores, err := verifyStores(ctx, rt, holder, catalog.Target{KeyPrefix: intoPrefix, Keyspace: intoKS})
+			stores, err := verifyStores(ctx, rt, holder, registrycopy.Target{KeyPrefix: intoPrefix, Keyspace: intoKS})
 			if err != nil {
 				return err
 			}
@@ -102,14 +102,14 @@ func newVerify(g *globals) *cobra.Command {
 }
 
 // verifyStores opens the stores the connections point at now, or at target.
-func verifyStores(ctx context.Context, rt *runtime, holder *schema.Holder, target catalog.Target) (*connections.Set, error) {
-	current, err := catalog.Targets(ctx, rt.etcd, catalog.ConnectionsRoot(rt.cfg.Prefix))
+func verifyStores(ctx context.Context, rt *runtime, holder *schema.Holder, target registrycopy.Target) (*connections.Set, error) {
+	current, err := registrycopy.Targets(ctx, rt.etcd, registrycopy.ConnectionsRoot(rt.cfg.Prefix))
 	if err != nil {
 		return nil, err
 	}
 	stores := connections.NewSet(rt.cfg.Stores, holder, rt.log)
 	stores.SetTargets(current)
-	if target == (catalog.Target{}) {
+	if target == (registrycopy.Target{}) {
 		return stores, nil
 	}
 	moved, err := replay.Plan(replayConnections(rt, current), target)

@@ -31,7 +31,7 @@ import (
 	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/topics"
 	"github.com/ofstack/ofs/views"
-	"github.com/ofstack/ofs/views/catalog"
+	"github.com/ofstack/ofs/views/registrycopy"
 )
 
 // TestMain quiets go-redis, which logs every failed dial of the outage test.
@@ -223,7 +223,7 @@ func runHelper() error {
 	}
 	defer cli.Close()
 	holder := schema.NewHolder(nil)
-	w := catalog.NewWatcher(cli, catalog.Root(names.Prefix), holder, quiet)
+	w := registrycopy.NewWatcher(cli, registrycopy.Root(names.Prefix), holder, quiet)
 	go func() { _ = w.Run(ctx) }()
 	<-w.Ready()
 	client := redis.NewClient(&redis.Options{Addr: os.Getenv("HELPER_REDIS")})

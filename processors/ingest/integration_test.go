@@ -24,7 +24,7 @@ import (
 	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/topics"
 	"github.com/ofstack/ofs/views"
-	"github.com/ofstack/ofs/views/catalog"
+	"github.com/ofstack/ofs/views/registrycopy"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -89,9 +89,9 @@ func setup(t testing.TB, partitions int32, extra ...schema.Command) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cli.Close() })
-	e := &env{brokers: brokers, names: names, etcd: cli, root: catalog.Root(names.Prefix), holder: schema.NewHolder(nil)}
+	e := &env{brokers: brokers, names: names, etcd: cli, root: registrycopy.Root(names.Prefix), holder: schema.NewHolder(nil)}
 	e.reg = testRegistry(t, extra...)
-	pub := catalog.NewPublisher(cli, e.root)
+	pub := registrycopy.NewPublisher(cli, e.root)
 	defer pub.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -99,7 +99,7 @@ func setup(t testing.TB, partitions int32, extra ...schema.Command) *env {
 		t.Fatalf("publish the registry: %v", err)
 	}
 	wctx, wcancel := context.WithCancel(context.Background())
-	w := catalog.NewWatcher(cli, e.root, e.holder, quiet)
+	w := registrycopy.NewWatcher(cli, e.root, e.holder, quiet)
 	wdone := make(chan struct{})
 	go func() { defer close(wdone); _ = w.Run(wctx) }()
 	t.Cleanup(func() { wcancel(); <-wdone })

@@ -12,7 +12,7 @@ import (
 	"github.com/ofstack/ofs/internal/testenv"
 	"github.com/ofstack/ofs/processors/registry"
 	registryv1 "github.com/ofstack/ofs/proto/ofs/registry/v1"
-	"github.com/ofstack/ofs/views/catalog"
+	"github.com/ofstack/ofs/views/registrycopy"
 )
 
 // TestKafkaOutage: the broker (a private one) is killed in the middle of an
@@ -26,7 +26,7 @@ func TestKafkaOutage(t *testing.T) {
 	e.brokers = b.Brokers()
 	b.Ensure(e.names, 2)
 
-	pub := catalog.NewPublisher(e.etcd, e.root)
+	pub := registrycopy.NewPublisher(e.etcd, e.root)
 	t.Cleanup(func() { _ = pub.Close() })
 	rp, err := registry.New(e.brokers, e.names, pub, registry.WithLogger(quiet))
 	if err != nil {

@@ -19,7 +19,7 @@ import (
 	"github.com/ofstack/ofs/processors/registry"
 	registryv1 "github.com/ofstack/ofs/proto/ofs/registry/v1"
 	"github.com/ofstack/ofs/topics"
-	"github.com/ofstack/ofs/views/catalog"
+	"github.com/ofstack/ofs/views/registrycopy"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -53,11 +53,11 @@ func TestEtcdDownDuringApply(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cli.Close() })
-	root := catalog.Root(names.Prefix)
+	root := registrycopy.Root(names.Prefix)
 
 	run := func() (stop func()) {
 		t.Helper()
-		pub := catalog.NewPublisher(cli, root)
+		pub := registrycopy.NewPublisher(cli, root)
 		p, err := registry.New(brokers, names, pub, registry.WithLogger(quiet))
 		if err != nil {
 			t.Fatal(err)
@@ -166,7 +166,7 @@ func TestEtcdDownDuringApply(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	r, err := catalog.Load(ctx, cli, root)
+	r, err := registrycopy.Load(ctx, cli, root)
 	if err != nil {
 		t.Fatal(err)
 	}

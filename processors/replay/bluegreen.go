@@ -11,7 +11,7 @@ import (
 
 	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/views"
-	"github.com/ofstack/ofs/views/catalog"
+	"github.com/ofstack/ofs/views/registrycopy"
 )
 
 // Errors of a blue/green plan: the command line asks for something that
@@ -25,7 +25,7 @@ var (
 // points connections at targets, and opens the store a connection points at
 // now. The command's store set (one per process) satisfies it.
 type Targets interface {
-	SetTargets(map[string]catalog.Target)
+	SetTargets(map[string]registrycopy.Target)
 	Connection(name string, kind schema.StoreKind) (views.Store, error)
 }
 
@@ -43,17 +43,17 @@ type Connection struct {
 // Plan returns the connections a blue/green replay to target moves, with
 // their new targets: the Redis connections for a key prefix, the Scylla ones
 // for a keyspace.
-func Plan(conns []Connection, target catalog.Target) (map[string]catalog.Target, error) {
-	moved := map[string]catalog.Target{}
+func Plan(conns []Connection, target registrycopy.Target) (map[string]registrycopy.Target, error) {
+	moved := map[string]registrycopy.Target{}
 	for _, c := range conns {
 		switch {
 		case c.Redis && target.KeyPrefix != "":
 			if c.KeyPrefix == target.KeyPrefix {
 				return nil, fmt.Errorf("%w: connection %q uses prefix %q", ErrSameTarget, c.Name, target.KeyPrefix)
 			}
-			moved[c.Name] = catalog.Target{KeyPrefix: target.KeyPrefix}
+			moved[c.Name] = registrycopy.Target{KeyPrefix: target.KeyPrefix}
 		case c.Scylla && target.Keyspace != "":
-			moved[c.Name] = catalog.Target{Keyspace: target.Keyspace}
+			moved[c.Name] = registrycopy.Target{Keyspace: target.Keyspace}
 		}
 	}
 	if len(moved) == 0 {
@@ -65,10 +65,10 @@ func Plan(conns []Connection, target catalog.Target) (map[string]catalog.Target,
 // Prepare points stores at the moved connections' new targets (the others
 // stay at current) and creates the tables of every entity in a new Scylla
 // keyspace, so that a replay into stores fills the new targets.
-func Prepare(ctx context.Context, snap *schema.Snapshot, stores Targets, current, moved map[string]catalog.Target) error {
+func Prepare(ctx context.Context, snap *schema.Snapshot, stores Targets, current, moved map[string]registrycopy.Target) error {
 	all := maps.Clone(current)
 	if all == nil {
-		all = map[string]catalog.Target{}
+		all = map[string]registrycopy.Target{}
 	}
 	maps.Copy(all, moved)
 	stores.SetTargets(all)
@@ -106,14 +106,14 @@ func ScyllaTables(snap *schema.Snapshot) []views.Table {
 
 // Switch moves the connections to their new targets in one etcd
 // transaction, then waits until every process that follows the targets
-// (catalog.WatchTargets with catalog.Acknowledge) has applied it. The
+// (registrycopy.WatchTargets with registrycopy.Acknowledge) has applied it. The
 // switch counts only then: a laggard is named in the error
-// (catalog.ErrNotAcknowledged), and the caller must not catch up or report
+// (registrycopy.ErrNotAcknowledged), and the caller must not catch up or report
 // success before every process reads and writes the new target.
-func Switch(ctx context.Context, cli *clientv3.Client, root, acksRoot string, moved map[string]catalog.Target, timeout time.Duration) error {
-	rev, err := catalog.SwitchTargets(ctx, cli, root, moved)
+func Switch(ctx context.Context, cli *clientv3.Client, root, acksRoot string, moved map[string]registrycopy.Target, timeout time.Duration) error {
+	rev, err := registrycopy.SwitchTargets(ctx, cli, root, moved)
 	if err != nil {
 		return err
 	}
-	return catalog.WaitAcknowledged(ctx, cli, acksRoot, rev, timeout)
+	return registrycopy.WaitAcknowledged(ctx, cli, acksRoot, rev, timeout)
 }

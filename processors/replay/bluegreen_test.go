@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/ofstack/ofs/processors/replay"
-	"github.com/ofstack/ofs/views/catalog"
+	"github.com/ofstack/ofs/views/registrycopy"
 )
 
 func TestPlan(t *testing.T) {
@@ -16,13 +16,13 @@ func TestPlan(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name   string
-		target catalog.Target
-		want   map[string]catalog.Target
+		target registrycopy.Target
+		want   map[string]registrycopy.Target
 		err    error
 	}{
-		{"prefix", catalog.Target{KeyPrefix: "green:"}, map[string]catalog.Target{"cache": {KeyPrefix: "green:"}}, nil},
-		{"keyspace", catalog.Target{Keyspace: "ofs_green"}, map[string]catalog.Target{"wide": {Keyspace: "ofs_green"}}, nil},
-		{"same prefix", catalog.Target{KeyPrefix: "blue:"}, nil, replay.ErrSameTarget},
+		{"prefix", registrycopy.Target{KeyPrefix: "green:"}, map[string]registrycopy.Target{"cache": {KeyPrefix: "green:"}}, nil},
+		{"keyspace", registrycopy.Target{Keyspace: "ofs_green"}, map[string]registrycopy.Target{"wide": {Keyspace: "ofs_green"}}, nil},
+		{"same prefix", registrycopy.Target{KeyPrefix: "blue:"}, nil, replay.ErrSameTarget},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := replay.Plan(conns, tc.target)
@@ -39,7 +39,7 @@ func TestPlan(t *testing.T) {
 			}
 		})
 	}
-	if _, err := replay.Plan(conns[2:], catalog.Target{KeyPrefix: "x:"}); !errors.Is(err, replay.ErrNothingToFill) {
+	if _, err := replay.Plan(conns[2:], registrycopy.Target{KeyPrefix: "x:"}); !errors.Is(err, replay.ErrNothingToFill) {
 		t.Fatalf("no Redis connection: %v", err)
 	}
 }

@@ -12,7 +12,7 @@ import (
 
 	"github.com/ofstack/ofs/internal/testenv"
 	"github.com/ofstack/ofs/processors/replay"
-	"github.com/ofstack/ofs/views/catalog"
+	"github.com/ofstack/ofs/views/registrycopy"
 )
 
 // TestSwitchNamesALaggard: a process registered but never following the
@@ -26,16 +26,16 @@ func TestSwitchNamesALaggard(t *testing.T) {
 	t.Cleanup(func() { _ = cli.Close() })
 	ctx := context.Background()
 	name := testenv.Name(t)
-	root, acks := catalog.ConnectionsRoot(name), catalog.AcksRoot(name)
+	root, acks := registrycopy.ConnectionsRoot(name), registrycopy.AcksRoot(name)
 	if _, err := cli.Put(ctx, acks+"host-a/pid-1/1", `{"revision":1}`); err != nil {
 		t.Fatal(err)
 	}
-	moved := map[string]catalog.Target{"default": {KeyPrefix: "green:"}}
+	moved := map[string]registrycopy.Target{"default": {KeyPrefix: "green:"}}
 	err = replay.Switch(ctx, cli, root, acks, moved, 500*time.Millisecond)
-	if !errors.Is(err, catalog.ErrNotAcknowledged) || !strings.Contains(err.Error(), "host-a/pid-1/1 (at revision 1)") {
+	if !errors.Is(err, registrycopy.ErrNotAcknowledged) || !strings.Contains(err.Error(), "host-a/pid-1/1 (at revision 1)") {
 		t.Fatalf("switch with a laggard: %v", err)
 	}
-	targets, err := catalog.Targets(ctx, cli, root)
+	targets, err := registrycopy.Targets(ctx, cli, root)
 	if err != nil || targets["default"].KeyPrefix != "green:" {
 		t.Fatalf("targets after the switch: %v, %v", targets, err)
 	}

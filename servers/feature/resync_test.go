@@ -14,7 +14,7 @@ import (
 	featurev1 "github.com/ofstack/ofs/proto/ofs/feature/v1"
 	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/servers/feature"
-	"github.com/ofstack/ofs/views/catalog"
+	"github.com/ofstack/ofs/views/registrycopy"
 )
 
 // TestBlockOfANewerVersionResyncs: a block written with a schema version
@@ -29,7 +29,7 @@ func TestBlockOfANewerVersionResyncs(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cli.Close() })
-	root := catalog.Root(testenv.Name(t))
+	root := registrycopy.Root(testenv.Name(t))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
@@ -37,7 +37,7 @@ func TestBlockOfANewerVersionResyncs(t *testing.T) {
 	f.reg = mustApply(t, f.reg, schema.ApplyFeatureGroup{Name: "dense", Entity: "user", ID: 2, Store: "online", TTL: time.Hour,
 		Features: []schema.Feature{{Name: "a", Type: schema.FP32}, {Name: "b", Type: schema.FP32, Default: schema.FloatValue(0.5)},
 			{Name: "c", Type: schema.FP32}}})
-	pub := catalog.NewPublisher(cli, root)
+	pub := registrycopy.NewPublisher(cli, root)
 	t.Cleanup(func() { _ = pub.Close() })
 	if err := pub.Publish(ctx, f.reg); err != nil {
 		t.Fatal(err)
@@ -70,7 +70,7 @@ func TestBlockOfANewerVersionResyncs(t *testing.T) {
 	srv := feature.New(holder, readers, feature.WithClock(func() time.Time { return now }),
 		feature.WithRegistrySync(func(ctx context.Context) (*schema.Snapshot, error) {
 			syncs++
-			r, err := catalog.Load(ctx, cli, root)
+			r, err := registrycopy.Load(ctx, cli, root)
 			if err != nil {
 				return nil, err
 			}

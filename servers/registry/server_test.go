@@ -26,7 +26,7 @@ import (
 	"github.com/ofstack/ofs/servers"
 	"github.com/ofstack/ofs/servers/registry"
 	"github.com/ofstack/ofs/topics"
-	"github.com/ofstack/ofs/views/catalog"
+	"github.com/ofstack/ofs/views/registrycopy"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -42,7 +42,7 @@ type env struct {
 // until the test ends.
 func startProcessor(t *testing.T, ctx context.Context, brokers []string, names topics.Names, cli *clientv3.Client, root string) {
 	t.Helper()
-	pub := catalog.NewPublisher(cli, root)
+	pub := registrycopy.NewPublisher(cli, root)
 	t.Cleanup(func() { _ = pub.Close() })
 	p, err := processor.New(brokers, names, pub, processor.WithLogger(quiet))
 	if err != nil {
@@ -78,11 +78,11 @@ func setup(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cli.Close() })
-	root := catalog.Root(names.Prefix)
+	root := registrycopy.Root(names.Prefix)
 	startProcessor(t, ctx, brokers, names, cli, root)
 
 	holder := schema.NewHolder(nil)
-	w := catalog.NewWatcher(cli, root, holder, quiet)
+	w := registrycopy.NewWatcher(cli, root, holder, quiet)
 	go func() { _ = w.Run(ctx) }()
 	<-w.Ready()
 
@@ -258,7 +258,7 @@ func TestReplayIntoFreshEtcdIsByteIdentical(t *testing.T) {
 		Name: "item", KeyColumns: []*registryv1.KeyColumn{{Name: "sku", Type: registryv1.DataType_DATA_TYPE_STRING}}}}})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	live, err := catalog.Load(ctx, e.etcd, catalog.Root(e.names.Prefix))
+	live, err := registrycopy.Load(ctx, e.etcd, registrycopy.Root(e.names.Prefix))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,7 +291,7 @@ func TestReplayIntoFreshEtcdIsByteIdentical(t *testing.T) {
 			t.Fatalf("replay reached revision %d of %d", rebuilt.Revision(), live.Revision())
 		}
 		time.Sleep(100 * time.Millisecond)
-		if rebuilt, err = catalog.Load(ctx, e.etcd, root2); err != nil {
+		if rebuilt, err = registrycopy.Load(ctx, e.etcd, root2); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -314,7 +314,7 @@ func TestReplayIntoFreshEtcdIsByteIdentical(t *testing.T) {
 		}
 		return m
 	}
-	k1, k2 := kv(catalog.Root(e.names.Prefix)), kv(root2)
+	k1, k2 := kv(registrycopy.Root(e.names.Prefix)), kv(root2)
 	if len(k1) != len(k2) || len(k1) < 4 {
 		t.Fatalf("etcd keys: %d live, %d replayed", len(k1), len(k2))
 	}

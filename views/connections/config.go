@@ -16,7 +16,7 @@ import (
 	"github.com/gocql/gocql"
 
 	"github.com/ofstack/ofs/internal/tlsconf"
-	"github.com/ofstack/ofs/views/catalog"
+	"github.com/ofstack/ofs/views/registrycopy"
 )
 
 // Configs maps a connection name, as a registry store names it, to the
@@ -137,7 +137,7 @@ func passwordOf(password, env string) string {
 }
 
 // Retarget returns c moved to a target's key prefix or keyspace.
-func (c Config) Retarget(t catalog.Target) Config {
+func (c Config) Retarget(t registrycopy.Target) Config {
 	if c.Redis != nil && t.KeyPrefix != "" {
 		r := *c.Redis
 		r.KeyPrefix = t.KeyPrefix

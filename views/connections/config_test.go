@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ofstack/ofs/views/catalog"
+	"github.com/ofstack/ofs/views/registrycopy"
 )
 
 func TestValidate(t *testing.T) {
@@ -35,11 +35,11 @@ func TestValidate(t *testing.T) {
 
 func TestRetarget(t *testing.T) {
 	c := Config{Redis: &Redis{KeyPrefix: "old:"}}
-	got := c.Retarget(catalog.Target{KeyPrefix: "new:"})
+	got := c.Retarget(registrycopy.Target{KeyPrefix: "new:"})
 	if got.Redis.KeyPrefix != "new:" || c.Redis.KeyPrefix != "old:" {
 		t.Errorf("Retarget: %q, original now %q", got.Redis.KeyPrefix, c.Redis.KeyPrefix)
 	}
-	s := Config{Scylla: &Scylla{Keyspace: "a"}}.Retarget(catalog.Target{Keyspace: "b"})
+	s := Config{Scylla: &Scylla{Keyspace: "a"}}.Retarget(registrycopy.Target{Keyspace: "b"})
 	if s.Scylla.Keyspace != "b" {
 		t.Errorf("Retarget keyspace: %q", s.Scylla.Keyspace)
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/views"
-	"github.com/ofstack/ofs/views/catalog"
+	"github.com/ofstack/ofs/views/registrycopy"
 )
 
 // Set opens the online stores of the configuration on first use and finds
@@ -26,7 +26,7 @@ type Set struct {
 
 	mu      sync.Mutex
 	open    map[string]views.Store // by connection name and target
-	targets map[string]catalog.Target
+	targets map[string]registrycopy.Target
 	closed  bool
 }
 
@@ -39,7 +39,7 @@ func NewSet(cfg Configs, holder *schema.Holder, log *slog.Logger) *Set {
 // SetTargets moves connections to new targets: the next lookup of a moved
 // connection opens (once) the store of its target. Stores of old targets
 // stay open until Close, for the calls still using them.
-func (s *Set) SetTargets(t map[string]catalog.Target) {
+func (s *Set) SetTargets(t map[string]registrycopy.Target) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for name, tg := range t {

@@ -1,4 +1,4 @@
-// Package catalog is the serving copy of the registry in etcd: the registry
+// Package registrycopy is the serving copy of the registry in etcd: the registry
 // processor publishes every applied state into it, and feature servers and
 // ingest processors watch it into a schema.Holder.
 //
@@ -15,7 +15,7 @@
 // and readers rebuild their snapshot only when the revision key changes, so a
 // reader never sees half an update, even when a large publish takes several
 // etcd transactions.
-package catalog
+package registrycopy
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package catalog_test
+package registrycopy_test
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 
 	"github.com/ofstack/ofs/internal/testenv"
 	"github.com/ofstack/ofs/schema"
-	"github.com/ofstack/ofs/views/catalog"
+	"github.com/ofstack/ofs/views/registrycopy"
 )
 
 var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -76,7 +76,7 @@ func TestPublishWatchAndReload(t *testing.T) {
 	root := "/" + testenv.Name(t) + "/registry/"
 
 	holder := schema.NewHolder(nil)
-	w := catalog.NewWatcher(cli, root, holder, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	w := registrycopy.NewWatcher(cli, root, holder, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	wctx, stopWatch := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- w.Run(wctx) }()
@@ -85,7 +85,7 @@ func TestPublishWatchAndReload(t *testing.T) {
 		t.Fatalf("empty root: revision %d, want 0", got)
 	}
 
-	pub := catalog.NewPublisher(cli, root)
+	pub := registrycopy.NewPublisher(cli, root)
 	t.Cleanup(func() { _ = pub.Close() })
 
 	r := apply(t, schema.NewRegistry(), schema.ApplyStore{ID: "main", Kind: schema.Redis, Connection: "default"})
@@ -129,7 +129,7 @@ func TestPublishWatchAndReload(t *testing.T) {
 	if err := pub.Publish(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	loaded, err := catalog.Load(ctx, cli, root)
+	loaded, err := registrycopy.Load(ctx, cli, root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestPublishWatchAndReload(t *testing.T) {
 
 func TestLoadOfEmptyRootIsEmptyRegistry(t *testing.T) {
 	cli := client(t)
-	r, err := catalog.Load(context.Background(), cli, "/"+testenv.Name(t)+"/registry/")
+	r, err := registrycopy.Load(context.Background(), cli, "/"+testenv.Name(t)+"/registry/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestCorruptEntryIsAnError(t *testing.T) {
 	if _, err := cli.Put(ctx, root+"revision", "00000000000000000001"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := catalog.Load(ctx, cli, root); err == nil {
+	if _, err := registrycopy.Load(ctx, cli, root); err == nil {
 		t.Fatal("Load accepted a corrupt fragment")
 	}
 }
@@ -173,16 +173,16 @@ func TestRevision(t *testing.T) {
 	cli := client(t)
 	ctx := context.Background()
 	root := "/" + testenv.Name(t) + "/registry/"
-	if rev, err := catalog.Revision(ctx, cli, root); err != nil || rev != 0 {
+	if rev, err := registrycopy.Revision(ctx, cli, root); err != nil || rev != 0 {
 		t.Fatalf("empty root: %d %v, want 0", rev, err)
 	}
 	r := apply(t, schema.NewRegistry(), schema.ApplyStore{ID: "main", Kind: schema.Redis, Connection: "default"})
-	pub := catalog.NewPublisher(cli, root)
+	pub := registrycopy.NewPublisher(cli, root)
 	defer pub.Close()
 	if err := pub.Publish(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	if rev, err := catalog.Revision(ctx, cli, root); err != nil || rev != r.Revision() {
+	if rev, err := registrycopy.Revision(ctx, cli, root); err != nil || rev != r.Revision() {
 		t.Fatalf("revision %d %v, want %d", rev, err, r.Revision())
 	}
 }
@@ -204,7 +204,7 @@ func TestLargePublishIsNeverSeenHalfDone(t *testing.T) {
 		cmds = append(cmds, entityAndGroups(fmt.Sprintf("e%03d", i), uint32(1+i), 1)...)
 	}
 	r := apply(t, schema.NewRegistry(), cmds...)
-	pub := catalog.NewPublisher(cli, root)
+	pub := registrycopy.NewPublisher(cli, root)
 	t.Cleanup(func() { _ = pub.Close() })
 	if err := pub.Publish(ctx, r); err != nil {
 		t.Fatal(err)
@@ -225,7 +225,7 @@ func TestLargePublishIsNeverSeenHalfDone(t *testing.T) {
 	}
 
 	holder := schema.NewHolder(nil)
-	w := catalog.NewWatcher(cli, root, holder, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	w := registrycopy.NewWatcher(cli, root, holder, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	wctx, stopWatch := context.WithCancel(ctx)
 	wdone := make(chan struct{})
 	go func() { defer close(wdone); _ = w.Run(wctx) }()
@@ -258,7 +258,7 @@ func TestLargePublishIsNeverSeenHalfDone(t *testing.T) {
 				return
 			default:
 			}
-			reg, err := catalog.Load(ctx, cli, root)
+			reg, err := registrycopy.Load(ctx, cli, root)
 			if err == nil {
 				err = check("Load", reg)
 			}

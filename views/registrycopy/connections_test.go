@@ -1,4 +1,4 @@
-package catalog_test
+package registrycopy_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/ofstack/ofs/internal/testenv"
-	"github.com/ofstack/ofs/views/catalog"
+	"github.com/ofstack/ofs/views/registrycopy"
 )
 
 // TestSwitchWaitsForEveryProcess: two processes follow the targets and
@@ -21,24 +21,24 @@ import (
 func TestSwitchWaitsForEveryProcess(t *testing.T) {
 	cli := client(t)
 	name := testenv.Name(t)
-	root, acks := catalog.ConnectionsRoot(name), catalog.AcksRoot(name)
+	root, acks := registrycopy.ConnectionsRoot(name), registrycopy.AcksRoot(name)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
 	var mu sync.Mutex
-	seen := map[string]catalog.Target{}
+	seen := map[string]registrycopy.Target{}
 	release := make(chan struct{})
 	follow := func(ctx context.Context, process string, slow bool) <-chan error {
 		done := make(chan error, 1)
 		go func() {
-			done <- catalog.WatchTargets(ctx, cli, root, slog.New(slog.DiscardHandler), func(tg map[string]catalog.Target) {
+			done <- registrycopy.WatchTargets(ctx, cli, root, slog.New(slog.DiscardHandler), func(tg map[string]registrycopy.Target) {
 				if slow && tg["default"].KeyPrefix == "green:" {
 					<-release
 				}
 				mu.Lock()
 				seen[process] = tg["default"]
 				mu.Unlock()
-			}, catalog.Acknowledge(acks, process))
+			}, registrycopy.Acknowledge(acks, process))
 		}()
 		return done
 	}
@@ -67,17 +67,17 @@ func TestSwitchWaitsForEveryProcess(t *testing.T) {
 		t.Fatalf("a stopped process still registered: %v %v", resp, err)
 	}
 
-	rev, err := catalog.SwitchTargets(ctx, cli, root, map[string]catalog.Target{"default": {KeyPrefix: "green:"}})
+	rev, err := registrycopy.SwitchTargets(ctx, cli, root, map[string]registrycopy.Target{"default": {KeyPrefix: "green:"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = catalog.WaitAcknowledged(ctx, cli, acks, rev, time.Second)
-	if !errors.Is(err, catalog.ErrNotAcknowledged) || !strings.Contains(err.Error(), "ingest-b") ||
+	err = registrycopy.WaitAcknowledged(ctx, cli, acks, rev, time.Second)
+	if !errors.Is(err, registrycopy.ErrNotAcknowledged) || !strings.Contains(err.Error(), "ingest-b") ||
 		strings.Contains(err.Error(), "serve-a") || strings.Contains(err.Error(), "serve-gone") {
 		t.Fatalf("fence with a slow process: %v; want ErrNotAcknowledged naming ingest-b only", err)
 	}
 	close(release)
-	if err := catalog.WaitAcknowledged(ctx, cli, acks, rev, 10*time.Second); err != nil {
+	if err := registrycopy.WaitAcknowledged(ctx, cli, acks, rev, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()
