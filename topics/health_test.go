@@ -51,7 +51,7 @@ func TestDescribeOnTheBroker(t *testing.T) {
 	if err := topics.Ensure(admin, specs); err != nil {
 		t.Fatal(err)
 	}
-	var list []string
+	list := make([]string, 0, len(specs))
 	for _, s := range specs {
 		list = append(list, s.Name)
 	}
@@ -67,12 +67,13 @@ func TestDescribeOnTheBroker(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	cfg, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: string(names.Features)})
-	if err != nil {
-		t.Fatal(err)
+	res, err := admin.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.TopicResource, Name: string(names.Features)}},
+		sarama.DescribeConfigsOptions{})
+	if err != nil || len(res) != 1 || res[0].ErrorCode != sarama.ErrNoError {
+		t.Fatalf("describe configs: %v %+v", err, res)
 	}
 	found := false
-	for _, e := range cfg {
+	for _, e := range res[0].Configs {
 		if e.Name == "min.insync.replicas" {
 			found = true
 			if e.Value != "1" || e.Default {
