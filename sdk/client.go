@@ -13,7 +13,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
-	_ "google.golang.org/grpc/health" // client-side health checking (healthCheckConfig)
 	"google.golang.org/grpc/status"
 
 	featurev1 "github.com/ofstack/ofs/proto/ofs/feature/v1"
@@ -114,10 +113,7 @@ func Dial(addr string, opts ...Option) (*Client, error) {
 	}
 	dopts := []grpc.DialOption{
 		grpc.WithTransportCredentials(cfg.creds),
-		// Round robin over every address, each watched through the gRPC
-		// health service: a server that says NOT_SERVING (one starting,
-		// or one shutting down) gets no new calls while it still answers.
-		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig": [{"round_robin": {}}], "healthCheckConfig": {"serviceName": ""}}`),
+		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig": [{"round_robin": {}}]}`),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: reconnect, MinConnectTimeout: 5 * time.Second}),
 		grpc.WithChainUnaryInterceptor(cfg.unary),
 	}
