@@ -33,6 +33,11 @@ func Ensure(admin sarama.ClusterAdmin, specs []Spec) error {
 		var terr *sarama.TopicError
 		switch {
 		case err == nil:
+			// Created: return only once the brokers' metadata has it, so
+			// that whatever runs next (a processor, `ofs topics list`) finds it.
+			if _, err := describeSettled(admin, []string{s.Name}); err != nil {
+				return err
+			}
 			continue
 		case errors.As(err, &terr) && terr.Err == sarama.ErrTopicAlreadyExists:
 		case errors.Is(err, sarama.ErrTopicAlreadyExists):
@@ -123,31 +128,54 @@ func describeMessageBytes(admin sarama.ClusterAdmin, topic string) (*sarama.Conf
 const settleTime = 15 * time.Second
 
 func checkPartitions(admin sarama.ClusterAdmin, s Spec) error {
-	deadline := time.Now().Add(settleTime)
-	var md []*sarama.TopicMetadata
-	for {
-		var err error
-		md, err = admin.DescribeTopics([]string{s.Name})
-		if err != nil {
-			return fmt.Errorf("topics: describe %s: %w", s.Name, err)
-		}
-		if len(md) != 1 {
-			return fmt.Errorf("topics: describe %s: %d answers", s.Name, len(md))
-		}
-		if md[0].Err == sarama.ErrNoError {
-			break
-		}
-		// Created a moment ago by someone else: its metadata is on its way.
-		settling := md[0].Err == sarama.ErrUnknownTopicOrPartition || md[0].Err == sarama.ErrLeaderNotAvailable
-		if !settling || time.Now().After(deadline) {
-			return fmt.Errorf("topics: describe %s: %w", s.Name, md[0].Err)
-		}
-		time.Sleep(200 * time.Millisecond)
+	md, err := describeSettled(admin, []string{s.Name})
+	if err != nil {
+		return err
 	}
 	if got := int32(len(md[0].Partitions)); got != s.Partitions {
 		return fmt.Errorf("%w: %s has %d partitions, want %d", ErrMismatch, s.Name, got, s.Partitions)
 	}
 	return nil
+}
+
+// describeSettled returns the metadata of the named topics, in order,
+// asking again within settleTime while one is unknown or without a leader:
+// created a moment ago (by this process or another), its metadata is on
+// its way.
+func describeSettled(admin sarama.ClusterAdmin, names []string) ([]*sarama.TopicMetadata, error) {
+	deadline := time.Now().Add(settleTime)
+	for {
+		md, err := admin.DescribeTopics(names)
+		if err != nil {
+			return nil, fmt.Errorf("topics: describe %v: %w", names, err)
+		}
+		byName := make(map[string]*sarama.TopicMetadata, len(md))
+		for _, m := range md {
+			byName[m.Name] = m
+		}
+		out := make([]*sarama.TopicMetadata, 0, len(names))
+		var settling error
+		for _, n := range names {
+			m, ok := byName[n]
+			if !ok {
+				return nil, fmt.Errorf("topics: describe %s: no answer", n)
+			}
+			if m.Err == sarama.ErrNoError {
+				out = append(out, m)
+				continue
+			}
+			err := fmt.Errorf("topics: describe %s: %w", n, m.Err)
+			fresh := m.Err == sarama.ErrUnknownTopicOrPartition || m.Err == sarama.ErrLeaderNotAvailable
+			if !fresh || time.Now().After(deadline) {
+				return nil, err
+			}
+			settling = err
+		}
+		if settling == nil {
+			return out, nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // NewAdmin opens a cluster admin on brokers with ofs's protocol version,

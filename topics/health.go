@@ -60,27 +60,17 @@ func HealthOf(md *sarama.TopicMetadata) Health {
 }
 
 // Describe returns the replication state of each named topic, in order.
+// A topic created a moment ago is waited for, as Ensure does.
 func Describe(admin sarama.ClusterAdmin, names []string) ([]Health, error) {
 	if len(names) == 0 {
 		return nil, nil
 	}
-	md, err := admin.DescribeTopics(names)
+	md, err := describeSettled(admin, names)
 	if err != nil {
-		return nil, fmt.Errorf("topics: describe %v: %w", names, err)
+		return nil, err
 	}
-	byName := make(map[string]*sarama.TopicMetadata, len(md))
+	out := make([]Health, 0, len(md))
 	for _, m := range md {
-		byName[m.Name] = m
-	}
-	out := make([]Health, 0, len(names))
-	for _, n := range names {
-		m, ok := byName[n]
-		if !ok {
-			return nil, fmt.Errorf("topics: describe %s: no answer", n)
-		}
-		if m.Err != sarama.ErrNoError {
-			return nil, fmt.Errorf("topics: describe %s: %w", n, m.Err)
-		}
 		out = append(out, HealthOf(m))
 	}
 	return out, nil

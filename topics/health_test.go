@@ -3,7 +3,6 @@ package topics_test
 import (
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/IBM/sarama"
 
@@ -56,14 +55,7 @@ func TestDescribeOnTheBroker(t *testing.T) {
 	for _, s := range specs {
 		list = append(list, s.Name)
 	}
-	// A topic just created may not be in every broker's metadata yet.
-	var hs []topics.Health
-	var err error
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		if hs, err = topics.Describe(admin, list); err == nil || time.Now().After(deadline) {
-			break
-		}
-	}
+	hs, err := topics.Describe(admin, list)
 	if err != nil {
 		t.Fatal(err)
 	}
