@@ -45,11 +45,13 @@ func Measure(ctx context.Context, name string, conns, concurrency int, warmup, d
 	if _, err := Run(ctx, concurrency, warmup, call); err != nil {
 		return Row{}, err
 	}
-	s0, err := server()
-	if err != nil {
-		return Row{}, err
+	cpu := func() (srv, self time.Duration, err error) {
+		if srv, err = server(); err == nil {
+			self, err = SelfCPU()
+		}
+		return srv, self, err
 	}
-	c0, err := SelfCPU()
+	s0, c0, err := cpu()
 	if err != nil {
 		return Row{}, err
 	}
@@ -57,11 +59,7 @@ func Measure(ctx context.Context, name string, conns, concurrency int, warmup, d
 	if err != nil {
 		return Row{}, err
 	}
-	s1, err := server()
-	if err != nil {
-		return Row{}, err
-	}
-	c1, err := SelfCPU()
+	s1, c1, err := cpu()
 	if err != nil {
 		return Row{}, err
 	}
