@@ -106,7 +106,10 @@ func newMemCache(bytes int64, shards int, e *epochs, m *cacheMetrics) *memCache 
 	return c
 }
 
-func (c *memCache) shard(h uint64) *memShard { return &c.shards[h>>32&c.mask] }
+func (c *memCache) shard(h uint64) *memShard { return &c.shards[c.shardIndex(h)] }
+
+// shardIndex is the index in shards of the shard of hash h.
+func (c *memCache) shardIndex(h uint64) uint64 { return h >> 32 & c.mask }
 
 // appendRowKey appends k encoded to b: the entity and each value as a
 // uvarint length and the bytes, so that ("ab", "c") and ("a", "bc") differ.
@@ -216,7 +219,7 @@ func (c *memCache) lookupAll(keys []Key, hash func(Key) uint64, groups []uint32,
 	for _, k := range keys {
 		h := hash(k)
 		hs = append(hs, h)
-		i := h >> 32 & c.mask
+		i := c.shardIndex(h)
 		locked[i/64] |= 1 << (i % 64)
 	}
 	var rbuf [128]*memRow
