@@ -41,8 +41,19 @@ type Reader struct {
 // defaults, as OpenDefaults does, so a caller may serve defaults for a
 // missing, expired or bad block alike after counting the error.
 func (r *Reader) Open(block []byte, p *Projection, now int64) error {
+	return r.open(block, p, now, Verify)
+}
+
+// OpenVerified is Open for a block whose checksum the caller has verified
+// already (a cache that verifies blocks on their way in): it checks the
+// header but not the checksum.
+func (r *Reader) OpenVerified(block []byte, p *Projection, now int64) error {
+	return r.open(block, p, now, ReadHeader)
+}
+
+func (r *Reader) open(block []byte, p *Projection, now int64, header func([]byte) (Header, error)) error {
 	r.OpenDefaults(p)
-	h, err := Verify(block)
+	h, err := header(block)
 	if err != nil {
 		return err
 	}

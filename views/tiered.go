@@ -41,15 +41,30 @@ type Tiered struct {
 // A block that fails its checksum is returned as the store gave it, and
 // not cached, so that the caller's codec.Reader reports it.
 func (t *Tiered) Read(ctx context.Context, keys []Key, groups []uint32, policies []schema.CachePolicy) ([][]byte, error) {
+	out, _, err := t.read(ctx, keys, groups, policies)
+	return out, err
+}
+
+// ReadVerified is Read that also says whether every block it returns has
+// passed its checksum already: true when all came from the L1, which holds
+// only blocks verified on their way in (from the L2 or the store). A caller
+// may then open them without verifying them again (codec.Reader.OpenVerified);
+// on false it verifies them, since a corrupt block from the store is
+// returned as it is.
+func (t *Tiered) ReadVerified(ctx context.Context, keys []Key, groups []uint32, policies []schema.CachePolicy) ([][]byte, bool, error) {
+	return t.read(ctx, keys, groups, policies)
+}
+
+func (t *Tiered) read(ctx context.Context, keys []Key, groups []uint32, policies []schema.CachePolicy) ([][]byte, bool, error) {
 	if len(policies) != len(groups) {
-		return nil, fmt.Errorf("%w: %d cache policies for %d groups", ErrInvalidOption, len(policies), len(groups))
+		return nil, false, fmt.Errorf("%w: %d cache policies for %d groups", ErrInvalidOption, len(policies), len(groups))
 	}
 	out := make([][]byte, len(keys)*len(groups))
 	if len(out) == 0 {
-		return out, nil
+		return out, true, nil
 	}
 	if err := checkKeys(keys); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	c := t.c
 	now := c.now().UnixMicro()
@@ -68,11 +83,13 @@ func (t *Tiered) Read(ctx context.Context, keys []Key, groups []uint32, policies
 			c.m.count(c.m.l1Miss, l1*len(keys)-hits-absents)
 		}
 	}
+	verified := true
 	if hits+absents < len(out) {
 		if err := t.readMisses(ctx, keys, groups, policies, out, now); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		absents = -1 // some may have come from the L2 or the store
+		verified = false
 	}
 	if absents != 0 {
 		for i, b := range out {
@@ -81,7 +98,7 @@ func (t *Tiered) Read(ctx context.Context, keys []Key, groups []uint32, policies
 			}
 		}
 	}
-	return out, nil
+	return out, verified, nil
 }
 
 // Invalidate drops the entries of keys × groups from both tiers: see
@@ -109,6 +126,17 @@ func (r *TieredReader) Read(ctx context.Context, keys []Key, groups []uint32) ([
 		policies = append(policies, r.policy(g))
 	}
 	return r.t.Read(ctx, keys, groups, policies)
+}
+
+// ReadVerified is Tiered.ReadVerified with the groups' policies from the
+// PolicyFunc.
+func (r *TieredReader) ReadVerified(ctx context.Context, keys []Key, groups []uint32) ([][]byte, bool, error) {
+	var buf [8]schema.CachePolicy
+	policies := buf[:0]
+	for _, g := range groups {
+		policies = append(policies, r.policy(g))
+	}
+	return r.t.read(ctx, keys, groups, policies)
 }
 
 // count adds n to c unless n is 0 (an atomic add saved).

@@ -807,3 +807,31 @@ func TestTieredAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestTieredReadVerified: blocks are reported verified only when all came
+// from the L1; a corrupt block from the store never is, so the caller's
+// codec.Reader still catches it.
+func TestTieredReadVerified(t *testing.T) {
+	store := newMemStore()
+	good, bad := key("user", "1"), key("user", "2")
+	store.put(good, 1, fp32Block(t, 4, 1, 1, 0, false))
+	corrupt := fp32Block(t, 4, 1, 1, 0, false)
+	corrupt[len(corrupt)-1] ^= 0xff
+	store.put(bad, 1, corrupt)
+	c := testCache(t, true, CacheLogger(slog.New(slog.DiscardHandler)))
+	r := c.Tiered(store).Reader(func(uint32) schema.CachePolicy { return bothTiers })
+	for n, want := range []bool{false, true} { // from the store, then from the L1
+		if _, verified, err := r.ReadVerified(t.Context(), []Key{good}, []uint32{1}); err != nil || verified != want {
+			t.Fatalf("read %d of a good block: verified %v, err %v; want %v", n, verified, err, want)
+		}
+	}
+	for range 2 {
+		out, verified, err := r.ReadVerified(t.Context(), []Key{good, bad}, []uint32{1})
+		if err != nil || verified {
+			t.Fatalf("a read with a corrupt block from the store: verified %v, err %v", verified, err)
+		}
+		if _, err := codec.Verify(out[1]); !errors.Is(err, codec.ErrCorrupt) {
+			t.Fatalf("the corrupt block: %v, want ErrCorrupt", err)
+		}
+	}
+}

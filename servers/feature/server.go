@@ -56,6 +56,14 @@ type Reader interface {
 	Read(ctx context.Context, keys []views.Key, groups []uint32) ([][]byte, error)
 }
 
+// VerifiedReader is a Reader that can say that the blocks it returns have
+// passed their checksums already (views.TieredReader: all came from the
+// L1, which verifies blocks on their way in), so that the server does not
+// verify them again.
+type VerifiedReader interface {
+	ReadVerified(ctx context.Context, keys []views.Key, groups []uint32) (blocks [][]byte, verified bool, err error)
+}
+
 // Readers resolves a registry store id to its reader. An unknown id is a
 // configuration error of the server.
 type Readers func(storeID string) (Reader, error)
@@ -163,7 +171,7 @@ func (s *Server) retrieve(ctx context.Context, req *featurev1.RetrieveRequest) (
 		if err != nil {
 			return nil, err
 		}
-		blocksOf, err := s.fetch(ctx, p, keys)
+		blocksOf, verified, err := s.fetch(ctx, p, keys)
 		if err != nil {
 			return nil, err
 		}
@@ -172,7 +180,7 @@ func (s *Server) retrieve(ctx context.Context, req *featurev1.RetrieveRequest) (
 		if !synced && s.sync != nil {
 			unknown = new(bool)
 		}
-		resp := s.assemble(p, keys, blocksOf, req.GetTypedValues(), unknown)
+		resp := s.assemble(p, keys, blocksOf, verified, req.GetTypedValues(), unknown)
 		if unknown == nil || !*unknown {
 			return s.checkAnswer(p, resp)
 		}
@@ -180,7 +188,7 @@ func (s *Server) retrieve(ctx context.Context, req *featurev1.RetrieveRequest) (
 			snap = newer
 			continue // read and answer again with the registry that knows the block
 		}
-		return s.checkAnswer(p, s.assemble(p, keys, blocksOf, req.GetTypedValues(), nil))
+		return s.checkAnswer(p, s.assemble(p, keys, blocksOf, verified, req.GetTypedValues(), nil))
 	}
 }
 
@@ -302,20 +310,23 @@ func (p *plan) flatKeys(flat []string, messages int) ([]views.Key, error) {
 }
 
 // fetch reads the blocks of every group, one Read per store, the stores in
-// parallel. blocksOf[j][i] is group j's block for key i.
-func (s *Server) fetch(ctx context.Context, p *plan, keys []views.Key) ([][][]byte, error) {
-	blocksOf := make([][][]byte, len(p.groups))
+// parallel. blocksOf[j][i] is group j's block for key i; verified[j] says
+// that group j's blocks have passed their checksums already (they all came
+// from the L1: see VerifiedReader).
+func (s *Server) fetch(ctx context.Context, p *plan, keys []views.Key) (blocksOf [][][]byte, verified []bool, err error) {
+	blocksOf = make([][][]byte, len(p.groups))
+	verified = make([]bool, len(p.groups))
 	if len(p.storeIDs) == 1 { // the common case: no goroutine to pay for
-		return blocksOf, s.fetchStore(ctx, p, p.storeIDs[0], keys, blocksOf)
+		return blocksOf, verified, s.fetchStore(ctx, p, p.storeIDs[0], keys, blocksOf, verified)
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, storeID := range p.storeIDs {
-		g.Go(func() error { return s.fetchStore(gctx, p, storeID, keys, blocksOf) })
+		g.Go(func() error { return s.fetchStore(gctx, p, storeID, keys, blocksOf, verified) })
 	}
-	return blocksOf, g.Wait()
+	return blocksOf, verified, g.Wait()
 }
 
-func (s *Server) fetchStore(ctx context.Context, p *plan, storeID string, keys []views.Key, blocksOf [][][]byte) error {
+func (s *Server) fetchStore(ctx context.Context, p *plan, storeID string, keys []views.Key, blocksOf [][][]byte, verified []bool) error {
 	idx := p.byStore[storeID]
 	r, err := s.readerOf(storeID)
 	if err != nil {
@@ -326,7 +337,13 @@ func (s *Server) fetchStore(ctx context.Context, p *plan, storeID string, keys [
 		ids[n] = p.groups[j].group.ID
 		blocksOf[j] = make([][]byte, len(keys))
 	}
-	out, err := r.Read(ctx, keys, ids)
+	var out [][]byte
+	ok := false
+	if vr, isVR := r.(VerifiedReader); isVR {
+		out, ok, err = vr.ReadVerified(ctx, keys, ids)
+	} else {
+		out, err = r.Read(ctx, keys, ids)
+	}
 	if err != nil {
 		if errors.Is(err, views.ErrUnavailable) {
 			return servers.Code(codes.Unavailable, fmt.Errorf("store %q: %w", storeID, err))
@@ -338,13 +355,16 @@ func (s *Server) fetchStore(ctx context.Context, p *plan, storeID string, keys [
 			blocksOf[j][i] = out[i*len(ids)+n]
 		}
 	}
+	for _, j := range idx {
+		verified[j] = ok
+	}
 	return nil
 }
 
 // assemble answers the request of plan p from the blocks. With unknown
 // set, a block of a schema version p's snapshot lacks stops it: it sets
 // *unknown and returns nil, for the caller to sync the registry.
-func (s *Server) assemble(p *plan, keys []views.Key, blocksOf [][][]byte, typed bool, unknown *bool) *featurev1.RetrieveResponse {
+func (s *Server) assemble(p *plan, keys []views.Key, blocksOf [][][]byte, verified []bool, typed bool, unknown *bool) *featurev1.RetrieveResponse {
 	n := len(keys)
 	var fp32 []float32
 	var fp64 []float64
@@ -392,7 +412,12 @@ func (s *Server) assemble(p *plan, keys []views.Key, blocksOf [][][]byte, typed 
 				r.OpenDefaults(gp.proj)
 				defaults[2*j]++
 			} else {
-				err := r.Open(b, gp.proj, now)
+				var err error
+				if verified[j] {
+					err = r.OpenVerified(b, gp.proj, now)
+				} else {
+					err = r.Open(b, gp.proj, now)
+				}
 				switch {
 				case err == nil:
 					row.Found[j] = true
