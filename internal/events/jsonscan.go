@@ -321,4 +321,3 @@ func unquote(v jv) string {
 	}
 	return s
 }
-
