@@ -61,11 +61,16 @@ func (d *Decoder) jsonKeys(e *schema.Entity, keys []jfield, set []string) *Error
 }
 
 func (d *Decoder) jsonValues(t *target, g *schema.FeatureGroup, values []jfield) *Error {
+	next := 0 // producers mostly write features in the version's order
 	for _, f := range values {
-		i, err := t.column(g, f.name)
-		if err != nil {
-			return err
+		i := next
+		if i >= len(t.cols) || t.cols[i].Name != string(f.name) || !t.markSeen(i) {
+			var err *Error
+			if i, err = t.column(g, f.name); err != nil {
+				return err
+			}
 		}
+		next = i + 1
 		if err := d.setJSON(t, i, f.v); err != nil {
 			return err
 		}
@@ -133,9 +138,49 @@ func (d *Decoder) setNumber(t *target, i int, lit []byte) *Error {
 	return t.setFloat64(i, f)
 }
 
-// parseFloat parses a number literal without allocating.
+// parseFloat parses a number literal (its syntax already checked) without
+// allocating.
 func parseFloat(lit []byte) (float64, error) {
+	if f, ok := exactFloat(lit); ok {
+		return f, nil
+	}
 	return strconv.ParseFloat(string(lit), 64) // the conversion does not escape
+}
+
+// pow10 holds the powers of ten that a float64 represents exactly.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+// exactFloat reads the common literal [-]digits[.digits] of at most 15
+// digits: its digits as an integer and its power of ten are both exact in a
+// float64, so one division rounds correctly and gives what
+// strconv.ParseFloat gives. ok is false for any other literal.
+func exactFloat(lit []byte) (f float64, ok bool) {
+	i, neg := 0, len(lit) > 0 && lit[0] == '-'
+	if neg {
+		i++
+	}
+	var m uint64
+	digits, frac := 0, 0
+	for ; i < len(lit) && isDigit(lit[i]); i++ {
+		m = m*10 + uint64(lit[i]-'0')
+		digits++
+	}
+	if i < len(lit) && lit[i] == '.' {
+		for i++; i < len(lit) && isDigit(lit[i]); i++ {
+			m = m*10 + uint64(lit[i]-'0')
+			digits++
+			frac++
+		}
+	}
+	if i != len(lit) || digits == 0 || digits > 15 {
+		return 0, false
+	}
+	f = float64(m) / pow10[frac]
+	if neg {
+		f = -f
+	}
+	return f, true
 }
 
 // jsonInt is an integer read from JSON: i when neg, else u.
