@@ -133,7 +133,6 @@ type target struct {
 	byName  map[string]int
 	cols    []codec.Column
 	seen    []uint64 // features set in the current event
-	comp    compression
 }
 
 type positionalID struct {
@@ -271,7 +270,13 @@ func (d *Decoder) decode(snap *schema.Snapshot, m Message, dst []byte) (Row, []b
 		row.Expiry = eventTime + grp.TTL.Microseconds()
 	}
 	start := len(dst)
-	out, berr := d.appendBlock(t, dst, eventTime, row.Expiry)
+	var out []byte
+	var berr error
+	if d.compress {
+		out, berr = t.builder.AppendCompressed(dst, eventTime, row.Expiry)
+	} else {
+		out, berr = t.builder.Append(dst, eventTime, row.Expiry)
+	}
 	if berr != nil {
 		return Row{}, nil, builderError(berr)
 	}
