@@ -77,6 +77,8 @@ type jsonLinesReader struct {
 	offset int64
 }
 
+// NewJSONLinesReader reads one JSON event a line; blank lines are skipped,
+// and a line longer than the largest event is an error.
 func NewJSONLinesReader(r io.Reader) Reader {
 	sc := bufio.NewScanner(r)
 	// A line may be as long as the largest event, plus its newline.
@@ -110,6 +112,9 @@ type csvReader struct {
 	conv *csvConverter
 }
 
+// NewCSVReader reads CSV rows of group of entity as protobuf events: the
+// header names key columns, features and optionally event_time, whose
+// numbers are in unit; a row that does not convert is an Item with Err set.
 func NewCSVReader(in io.Reader, snap *schema.Snapshot, entity, group string, unit time.Duration) (Reader, error) {
 	r := csv.NewReader(bufio.NewReaderSize(in, 64<<10))
 	r.ReuseRecord = true
