@@ -388,13 +388,4 @@ func (v *vectorOf) proto() *featurev1.Value {
 }
 
 // clipCell shortens a cell for a message.
-func clipCell(s string) string {
-	if len(s) <= 40 {
-		return s
-	}
-	n := 37
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "..."
-}
+func clipCell(s string) string { return schema.Clip(s, 40) }
