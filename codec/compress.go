@@ -49,12 +49,13 @@ var (
 
 // appendBlock appends a block of the given header fields and uncompressed
 // payload, compressing the payload if it is at least CompressThreshold
-// bytes and compression makes it smaller.
+// bytes, worthCompressing finds repeats in it, and compression makes it
+// smaller.
 func appendBlock(dst []byte, version uint32, eventTime, expiry int64, payload []byte) ([]byte, error) {
 	start := len(dst)
 	dst = slices.Grow(dst, HeaderSize+len(payload))[:start+HeaderSize]
 	flags := byte(compressionNone)
-	if len(payload) >= CompressThreshold {
+	if len(payload) >= CompressThreshold && worthCompressing(payload) {
 		enc, err := zstdEncoder()
 		if err != nil {
 			return dst[:start], fmt.Errorf("codec: zstd encoder: %w", err)

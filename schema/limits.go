@@ -1,9 +1,9 @@
 package schema
 
 import (
-	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -100,20 +100,28 @@ func checkTags(subject string, tags map[string]string) error {
 	return nil
 }
 
-// clip shortens s for a message and makes it printable.
-func clip(s string) string {
+// Clip makes s fit a message: printable (invalid UTF-8 is quoted as Go
+// would) and at most limit bytes (limit >= 3), cut on a rune boundary and
+// marked "...".
+// Every error and log line that repeats input goes through it.
+func Clip(s string, limit int) string {
 	if !utf8.ValidString(s) {
-		s = fmt.Sprintf("%+q", s)
+		s = strconv.QuoteToASCII(s)
 		s = s[1 : len(s)-1]
 	}
-	if len(s) <= 70 {
+	if len(s) <= limit {
 		return s
 	}
-	n := 67
+	n := max(limit-3, 0)
 	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}
 	return s[:n] + "..."
+}
+
+// clip shortens s for a message of the registry's rules.
+func clip(s string) string {
+	return Clip(s, 70)
 
 }
 

@@ -22,8 +22,13 @@ func SaramaConfig(clientID string) *sarama.Config {
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	cfg.Producer.Idempotent = true
 	cfg.Net.MaxOpenRequests = 1 // required by the idempotent producer
-	cfg.Producer.Retry.Max = 10
-	cfg.Producer.Retry.Backoff = 250 * time.Millisecond
+	// A write to a partition whose leader died waits for the new leader:
+	// KRaft fences a broker that stopped heartbeating after
+	// broker.session.timeout.ms (9 s by default), then elects another from
+	// the in-sync replicas. The retries span about 27 s, backing off from
+	// 100 ms to 1 s, so a broker's death delays a write and never fails it.
+	cfg.Producer.Retry.Max = ProducerRetries
+	cfg.Producer.Retry.BackoffFunc = ProducerBackoff
 	cfg.Producer.Compression = sarama.CompressionZSTD
 	// Keys go where Kafka's Java client, Spark's Kafka sink and librdkafka
 	// with partitioner=murmur2_random put them (murmur2), not where sarama's
@@ -41,6 +46,19 @@ func SaramaConfig(clientID string) *sarama.Config {
 	cfg.Producer.MaxMessageBytes = MaxMessageBytes
 	cfg.Metadata.AllowAutoTopicCreation = false
 	return cfg
+}
+
+// ProducerRetries is how often an ofs producer retries a write; with
+// ProducerBackoff the retries span about 27 s.
+const ProducerRetries = 30
+
+// ProducerBackoff is the wait before the retry-th retry of a write: 100 ms,
+// doubling up to 1 s.
+func ProducerBackoff(retries, _ int) time.Duration {
+	if retries > 3 {
+		return time.Second
+	}
+	return 100 * time.Millisecond << max(retries, 0)
 }
 
 // TopicManager returns goka's topic manager builder for ofs: topics are

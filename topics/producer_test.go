@@ -118,3 +118,20 @@ func TestProducerBuilderOnTheBroker(t *testing.T) {
 		t.Fatalf("send with acks=all, idempotent: %v", err)
 	}
 }
+
+// TestProducerRetriesOutlastALeaderElection: the retries of one write span
+// more than twice KRaft's default broker session timeout (9 s), after which
+// a dead leader's partitions have a new one.
+func TestProducerRetriesOutlastALeaderElection(t *testing.T) {
+	var total time.Duration
+	for r := range topics.ProducerRetries {
+		d := topics.ProducerBackoff(r, topics.ProducerRetries)
+		if d <= 0 || d > time.Second {
+			t.Errorf("backoff before retry %d is %v, want (0, 1s]", r, d)
+		}
+		total += d
+	}
+	if total < 18*time.Second {
+		t.Errorf("the retries span %v, want at least 18 s", total)
+	}
+}

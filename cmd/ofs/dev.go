@@ -20,6 +20,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/ofstack/ofs/examples"
+	"github.com/ofstack/ofs/internal/answer"
 	"github.com/ofstack/ofs/internal/etcdserver"
 	"github.com/ofstack/ofs/internal/plan"
 	featurev1 "github.com/ofstack/ofs/proto/ofs/feature/v1"
@@ -281,7 +282,7 @@ func demoData(ctx context.Context, g *globals, rt *runtime, conn *grpc.ClientCon
 	for _, k := range req.GetKeyValues() {
 		keyReq.Keys = append(keyReq.Keys, &featurev1.EntityKey{Values: []string{k}})
 	}
-	return printGetTable(out, keyReq, resp, []string{"user_id"}, false)
+	return answer.Table(out, keyReq, resp, []string{"user_id"}, false)
 }
 
 func allFound(resp *featurev1.RetrieveResponse, n int) bool {

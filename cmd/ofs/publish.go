@@ -14,6 +14,7 @@ import (
 
 	"github.com/ofstack/ofs/internal/blocks"
 	"github.com/ofstack/ofs/internal/events"
+	"github.com/ofstack/ofs/internal/publish"
 	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/topics"
 	"github.com/ofstack/ofs/views/registrycopy"
@@ -78,7 +79,7 @@ read is still sent before ofs exits.`,
 			if err != nil {
 				return err
 			}
-			return publish(cmd.Context(), g, cfg, opts, args[0])
+			return runPublish(cmd.Context(), g, cfg, opts, args[0])
 		},
 	}
 	cf.register(cmd, false)
@@ -123,24 +124,7 @@ func parseTimeUnit(s string) (time.Duration, error) {
 	return 0, fmt.Errorf("--time-unit is %q, want s, ms or us", s)
 }
 
-// publishItem is one event read from the input, or the reason its line
-// cannot be one.
-type publishItem struct {
-	line        int
-	value       []byte
-	key         string // "" when the reader does not know it
-	contentType string
-	offset      int64 // input bytes consumed up to the end of this item
-	err         error
-}
-
-// eventReader reads events one at a time; it returns io.EOF at the end. An
-// item with err set is a bad line, and reading goes on after it.
-type eventReader interface {
-	next() (publishItem, error)
-}
-
-func publish(ctx context.Context, g *globals, cfg *Config, opts publishOptions, path string) error {
+func runPublish(ctx context.Context, g *globals, cfg *Config, opts publishOptions, path string) error {
 	in, size, err := openInput(path)
 	if err != nil {
 		return usageError{err}
@@ -160,15 +144,15 @@ func publish(ctx context.Context, g *globals, cfg *Config, opts publishOptions, 
 	}
 	snap := schema.NewSnapshot(reg)
 
-	var src eventReader
+	var src publish.Reader
 	if opts.format == "csv" {
 		unit, _ := parseTimeUnit(opts.timeUnit) // checked by opts.check
-		src, err = newCSVReader(in, snap, opts.entity, opts.group, unit)
+		src, err = publish.NewCSVReader(in, snap, opts.entity, opts.group, unit)
 		if err != nil {
 			return usageError{err}
 		}
 	} else {
-		src = newJSONLinesReader(in, snap)
+		src = publish.NewJSONLinesReader(in)
 	}
 
 	producer, err := newFeatureProducer(cfg.Kafka.Brokers, string(rt.names.Features), rt.sarama("ofs-publish"))
@@ -264,19 +248,19 @@ type publisher struct {
 
 // run publishes every item of src until its end or ctx, then flushes the
 // producer. It reports whether ctx stopped it.
-func (p *publisher) run(ctx context.Context, src eventReader) (interrupted bool) {
-	items := make(chan publishItem, 256)
+func (p *publisher) run(ctx context.Context, src publish.Reader) (interrupted bool) {
+	items := make(chan publish.Item, 256)
 	readCtx, stopReading := context.WithCancel(ctx)
 	defer stopReading()
 	go func() {
 		defer close(items)
 		for {
-			it, err := src.next()
+			it, err := src.Next()
 			if errors.Is(err, io.EOF) {
 				return
 			}
 			if err != nil {
-				it = publishItem{line: it.line, err: err}
+				it = publish.Item{Line: it.Line, Err: err}
 			}
 			select {
 			case items <- it:
@@ -303,15 +287,15 @@ loop:
 			if !ok {
 				break loop
 			}
-			p.lastLine = it.line
-			p.prog.read(it.offset)
-			if it.err != nil {
-				p.fail(it.line, it.err)
+			p.lastLine = it.Line
+			p.prog.read(it.Offset)
+			if it.Err != nil {
+				p.fail(it.Line, it.Err)
 				continue
 			}
 			msg, err := p.message(it)
 			if err != nil {
-				p.fail(it.line, err)
+				p.fail(it.Line, err)
 				continue
 			}
 			p.producer.Input() <- msg
@@ -325,10 +309,10 @@ loop:
 }
 
 // message checks an item against the registry and makes its Kafka message.
-func (p *publisher) message(it publishItem) (*sarama.ProducerMessage, error) {
+func (p *publisher) message(it publish.Item) (*sarama.ProducerMessage, error) {
 	now := time.Now()
-	key := it.key
-	row, buf, err := p.dec.Decode(p.snap, events.Message{Value: it.value, ContentType: it.contentType, Timestamp: now}, p.buf[:0])
+	key := it.Key
+	row, buf, err := p.dec.Decode(p.snap, events.Message{Value: it.Value, ContentType: it.ContentType, Timestamp: now}, p.buf[:0])
 	p.buf = buf[:0]
 	switch {
 	case err == nil:
@@ -336,14 +320,14 @@ func (p *publisher) message(it publishItem) (*sarama.ProducerMessage, error) {
 	case p.validate:
 		return nil, err
 	case key == "":
-		key = guessJSONKey(p.snap, it.value)
+		key = publish.GuessJSONKey(p.snap, it.Value)
 	}
 	msg := &sarama.ProducerMessage{
 		Topic:     p.topic,
-		Value:     sarama.ByteEncoder(it.value),
-		Headers:   []sarama.RecordHeader{{Key: []byte(topics.HeaderContentType), Value: []byte(it.contentType)}},
+		Value:     sarama.ByteEncoder(it.Value),
+		Headers:   []sarama.RecordHeader{{Key: []byte(topics.HeaderContentType), Value: []byte(it.ContentType)}},
 		Timestamp: now,
-		Metadata:  it.line,
+		Metadata:  it.Line,
 	}
 	if key != "" {
 		msg.Key = sarama.StringEncoder(key)

@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/ofstack/ofs/codec"
 	"github.com/ofstack/ofs/internal/blocks"
@@ -479,17 +478,4 @@ func builderError(err error) *Error {
 }
 
 // clip shortens s for a message and makes it printable.
-func clip(s string) string {
-	if !utf8.ValidString(s) {
-		s = strconv.QuoteToASCII(s)
-		s = s[1 : len(s)-1]
-	}
-	if len(s) <= 80 {
-		return s
-	}
-	n := 77
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "..."
-}
+func clip(s string) string { return schema.Clip(s, 80) }

@@ -3,6 +3,8 @@ package events
 import (
 	"encoding/json"
 	"errors"
+	"math"
+	"strconv"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -87,6 +89,33 @@ func FuzzJSON(f *testing.F) {
 		var e *Error
 		if !errors.As(err, &e) || e.Code != CodeBadJSON {
 			t.Fatalf("%q is not JSON, but the decoder said %v", value, err)
+		}
+	})
+}
+
+// FuzzParseFloat: the fast path of parseFloat agrees with strconv on every
+// literal it takes, bit for bit, and parseFloat on every JSON number.
+func FuzzParseFloat(f *testing.F) {
+	for _, s := range []string{"0", "-0", "0.25", "31", "-1.5", "0.000001", "123456789012345", "1234567890123456",
+		"0.1", "49.999", "1e5", "9007199254740993", "3.4028235e38"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, werr := strconv.ParseFloat(s, 64)
+		if got, ok := exactFloat([]byte(s)); ok {
+			if werr != nil || math.Float64bits(got) != math.Float64bits(want) {
+				t.Fatalf("exactFloat(%q) = %v, strconv %v (%v)", s, got, want, werr)
+			}
+		}
+		sc := scanner{b: []byte(s)}
+		if s == "" || s[0] != '-' && !isDigit(s[0]) {
+			return
+		}
+		if n, err := sc.number(); err == nil && sc.i == len(s) && werr == nil {
+			got, err := parseFloat(n.raw)
+			if err != nil || math.Float64bits(got) != math.Float64bits(want) {
+				t.Fatalf("parseFloat(%q) = %v, %v; strconv %v", s, got, err, want)
+			}
 		}
 	})
 }

@@ -1,8 +1,11 @@
 package testenv_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/IBM/sarama"
 
 	"github.com/ofstack/ofs/internal/testenv"
 	"github.com/ofstack/ofs/topics"
@@ -17,4 +20,42 @@ func TestPrivateKafkaStopsAndStarts(t *testing.T) {
 	b.Start()
 	t.Logf("restart took %v", time.Since(t0))
 	b.Ensure(names, 2) // the topics survived
+}
+
+// TestPrivateKafkaClusterLosesANode checks the 3-node cluster's defaults:
+// topics get 3 replicas, and with one node killed an acks=all producer
+// still writes (min.insync.replicas 2); the node comes back with its data.
+func TestPrivateKafkaClusterLosesANode(t *testing.T) {
+	c := testenv.PrivateKafkaCluster(t, 3)
+	names, _ := topics.For(testenv.Name(t))
+	c.Ensure(names, 3)
+	admin, err := sarama.NewClusterAdmin(c.Brokers(), topics.SaramaConfig("testenv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	meta, err := admin.DescribeTopics([]string{string(names.Features)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range meta[0].Partitions {
+		if len(p.Replicas) != 3 {
+			t.Fatalf("partition %d has replicas %v, want 3", p.ID, p.Replicas)
+		}
+	}
+	t0 := time.Now()
+	c.Stop(1)
+	producer, err := sarama.NewSyncProducer([]string{c.Nodes[0].Addr, c.Nodes[2].Addr}, topics.SaramaConfig("testenv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer producer.Close()
+	for i := range 10 {
+		if _, _, err := producer.SendMessage(&sarama.ProducerMessage{Topic: string(names.Features),
+			Key: sarama.StringEncoder(fmt.Sprint(i)), Value: sarama.StringEncoder("v")}); err != nil {
+			t.Fatalf("write %d with a node down: %v", i, err)
+		}
+	}
+	c.Start(1)
+	t.Logf("a node's outage and restart took %v", time.Since(t0))
 }

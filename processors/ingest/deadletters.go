@@ -3,11 +3,11 @@ package ingest
 import (
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/lovoo/goka"
 
 	"github.com/ofstack/ofs/internal/events"
+	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/topics"
 )
 
@@ -20,7 +20,7 @@ func (p *Processor) dlqHeaders(src source, rej *events.Error) goka.Headers {
 	for k, v := range src.headers {
 		h[k] = v
 	}
-	h[topics.HeaderDLQReason] = []byte(truncate(rej.Reason, maxReasonBytes))
+	h[topics.HeaderDLQReason] = []byte(schema.Clip(rej.Reason, maxReasonBytes))
 	h[topics.HeaderDLQCode] = []byte(rej.Code)
 	h[topics.HeaderDLQTopic] = []byte(p.names.Features)
 	h[topics.HeaderDLQPartition] = []byte(strconv.Itoa(int(src.partition)))
@@ -53,14 +53,3 @@ func (p *Processor) count(src source, rej *events.Error) {
 // maxReasonBytes bounds the reason header: a dead letter is the event plus
 // a little, and must fit the dead-letter topic.
 const maxReasonBytes = 4 << 10
-
-// truncate cuts s to at most n bytes, at a rune boundary.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "..."
-}

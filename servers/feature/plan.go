@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
 
@@ -133,16 +132,7 @@ func invalid(format string, args ...any) error {
 }
 
 // clip shortens a name from a request for a message.
-func clip(s string) string {
-	if len(s) <= 64 {
-		return s
-	}
-	n := 61
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "..."
-}
+func clip(s string) string { return schema.Clip(s, 64) }
 
 func newPlan(snap *schema.Snapshot, layouts *blocks.Cache, req *featurev1.RetrieveRequest) (*plan, error) {
 	e, ok := snap.Entity(req.GetEntity())

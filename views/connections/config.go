@@ -70,6 +70,11 @@ type Scylla struct {
 	Consistency string `yaml:"consistency,omitempty"`
 	// Timeout bounds connecting and each request (default 5s).
 	Timeout time.Duration `yaml:"timeout,omitempty"`
+	// Replication of the keyspace when ofs creates it, as CQL writes it:
+	// {class: NetworkTopologyStrategy, dc1: "3"}. Empty: one replica
+	// (views.DefaultScyllaReplication), for development. A keyspace that
+	// exists is never altered.
+	Replication map[string]string `yaml:"replication,omitempty"`
 }
 
 // Validate reports every problem of the connections at once, each named by
@@ -99,6 +104,9 @@ func (c Configs) Validate() error {
 			if _, err := gocql.ParseConsistencyWrapper(s.Scylla.Consistency); err != nil {
 				errs = append(errs, fmt.Errorf("stores.%s.scylla.consistency: %w", name, err))
 			}
+		}
+		if s.Scylla != nil && len(s.Scylla.Replication) > 0 && s.Scylla.Replication["class"] == "" {
+			errs = append(errs, fmt.Errorf("stores.%s.scylla.replication has no class (SimpleStrategy or NetworkTopologyStrategy)", name))
 		}
 		if s.Scylla != nil && s.Scylla.Timeout < 0 {
 			errs = append(errs, fmt.Errorf("stores.%s.scylla.timeout is %s, want 0 (default) or more", name, s.Scylla.Timeout))

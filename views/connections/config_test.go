@@ -21,6 +21,7 @@ func TestValidate(t *testing.T) {
 		{"bad consistency", Configs{"a": {Scylla: &Scylla{Hosts: []string{"h"}, Consistency: "MOST"}}}, "stores.a.scylla.consistency"},
 		{"negative timeout", Configs{"a": {Scylla: &Scylla{Hosts: []string{"h"}, Timeout: -time.Second}}}, "stores.a.scylla.timeout"},
 		{"no pebble dir", Configs{"a": {Pebble: &Pebble{}}}, "stores.a.pebble.dir is empty"},
+		{"replication without class", Configs{"a": {Scylla: &Scylla{Hosts: []string{"h"}, Replication: map[string]string{"dc1": "3"}}}}, "stores.a.scylla.replication has no class"},
 	}
 	for _, tc := range tests {
 		err := tc.cfg.Validate()

@@ -130,6 +130,9 @@ func (c Config) open(kind schema.StoreKind, holder *schema.Holder, log *slog.Log
 			}
 			opts = append(opts, views.ScyllaConsistency(cl))
 		}
+		if len(c.Scylla.Replication) > 0 {
+			opts = append(opts, views.ScyllaReplication(c.Scylla.Replication))
+		}
 		if c.Scylla.Timeout > 0 {
 			opts = append(opts, views.ScyllaTimeout(c.Scylla.Timeout))
 		}

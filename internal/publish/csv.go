@@ -1,4 +1,4 @@
-package main
+package publish
 
 import (
 	"encoding/json"
@@ -16,15 +16,15 @@ import (
 	"github.com/ofstack/ofs/schema"
 )
 
-// csvError is a CSV cell that cannot be converted.
-type csvError struct {
+// CSVError is a CSV cell that cannot be converted.
+type CSVError struct {
 	line   int
 	column int // 1-based
 	name   string
 	reason string
 }
 
-func (e *csvError) Error() string {
+func (e *CSVError) Error() string {
 	return fmt.Sprintf("column %d (%s): %s", e.column, e.name, e.reason)
 }
 
@@ -114,7 +114,7 @@ func featureNamesOf(v *schema.Version) []string {
 }
 
 // convert turns one row into an event; it returns the key values in
-// key-column order and canonical text. An error is a *csvError.
+// key-column order and canonical text. An error is a *CSVError.
 func (c *csvConverter) convert(line int, rec []string) (*featurev1.FeatureEvent, []string, error) {
 	if len(rec) != len(c.cols) {
 		return nil, nil, fmt.Errorf("the row has %d fields, the header %d", len(rec), len(c.cols))
@@ -128,7 +128,7 @@ func (c *csvConverter) convert(line int, rec []string) (*featurev1.FeatureEvent,
 	for i, cell := range rec {
 		col := &c.cols[i]
 		fail := func(format string, args ...any) error {
-			return &csvError{line: line, column: i + 1, name: col.name, reason: fmt.Sprintf(format, args...)}
+			return &CSVError{line: line, column: i + 1, name: col.name, reason: fmt.Sprintf(format, args...)}
 		}
 		switch {
 		case col.key >= 0:
@@ -388,13 +388,4 @@ func (v *vectorOf) proto() *featurev1.Value {
 }
 
 // clipCell shortens a cell for a message.
-func clipCell(s string) string {
-	if len(s) <= 40 {
-		return s
-	}
-	n := 37
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "..."
-}
+func clipCell(s string) string { return schema.Clip(s, 40) }

@@ -1,4 +1,7 @@
-package main
+// Package publish reads the events that `ofs publish` sends: JSON lines, one
+// event a line, or CSV rows of one feature group converted to protobuf
+// events. A bad line is an Item with Err set; reading goes on after it.
+package publish
 
 import (
 	"bufio"
@@ -19,11 +22,28 @@ import (
 	"github.com/ofstack/ofs/topics"
 )
 
-// guessJSONKey makes the message key of an event that did not validate,
+// Item is one event read from the input, or the reason its line cannot be
+// one.
+type Item struct {
+	Line        int
+	Value       []byte
+	Key         string // "" when the reader does not know it
+	ContentType string
+	Offset      int64 // input bytes consumed up to the end of this item
+	Err         error
+}
+
+// Reader reads events one at a time; Next returns io.EOF at the end. An
+// item with Err set is a bad line, and reading goes on after it.
+type Reader interface {
+	Next() (Item, error)
+}
+
+// GuessJSONKey makes the message key of an event that did not validate,
 // from whatever of entity, feature_group and keys it has: key values in the
 // entity's key-column order when the registry knows the entity, else by
 // name. It returns "" when the line is not a JSON object with an entity.
-func guessJSONKey(snap *schema.Snapshot, value []byte) string {
+func GuessJSONKey(snap *schema.Snapshot, value []byte) string {
 	var ev struct {
 		Entity string                     `json:"entity"`
 		Group  string                     `json:"feature_group"`
@@ -57,14 +77,16 @@ type jsonLinesReader struct {
 	offset int64
 }
 
-func newJSONLinesReader(r io.Reader, _ *schema.Snapshot) *jsonLinesReader {
+// NewJSONLinesReader reads one JSON event a line; blank lines are skipped,
+// and a line longer than the largest event is an error.
+func NewJSONLinesReader(r io.Reader) Reader {
 	sc := bufio.NewScanner(r)
 	// A line may be as long as the largest event, plus its newline.
 	sc.Buffer(make([]byte, 0, 64<<10), events.DefaultMaxBytes+2)
 	return &jsonLinesReader{sc: sc}
 }
 
-func (r *jsonLinesReader) next() (publishItem, error) {
+func (r *jsonLinesReader) Next() (Item, error) {
 	for r.sc.Scan() {
 		r.line++
 		b := r.sc.Bytes()
@@ -73,15 +95,15 @@ func (r *jsonLinesReader) next() (publishItem, error) {
 		if len(b) == 0 {
 			continue
 		}
-		return publishItem{line: r.line, value: bytes.Clone(b), contentType: topics.ContentTypeJSON, offset: r.offset}, nil
+		return Item{Line: r.line, Value: bytes.Clone(b), ContentType: topics.ContentTypeJSON, Offset: r.offset}, nil
 	}
 	if err := r.sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
 			err = fmt.Errorf("a line is longer than the largest event (%d bytes)", events.DefaultMaxBytes)
 		}
-		return publishItem{line: r.line + 1}, err
+		return Item{Line: r.line + 1}, err
 	}
-	return publishItem{}, io.EOF
+	return Item{}, io.EOF
 }
 
 // csvReader reads one event per CSV row.
@@ -90,7 +112,10 @@ type csvReader struct {
 	conv *csvConverter
 }
 
-func newCSVReader(in io.Reader, snap *schema.Snapshot, entity, group string, unit time.Duration) (*csvReader, error) {
+// NewCSVReader reads CSV rows of group of entity as protobuf events: the
+// header names key columns, features and optionally event_time, whose
+// numbers are in unit; a row that does not convert is an Item with Err set.
+func NewCSVReader(in io.Reader, snap *schema.Snapshot, entity, group string, unit time.Duration) (Reader, error) {
 	r := csv.NewReader(bufio.NewReaderSize(in, 64<<10))
 	r.ReuseRecord = true
 	r.FieldsPerRecord = 0 // every row as wide as the header
@@ -108,31 +133,31 @@ func newCSVReader(in io.Reader, snap *schema.Snapshot, entity, group string, uni
 	return &csvReader{r: r, conv: conv}, nil
 }
 
-func (c *csvReader) next() (publishItem, error) {
+func (c *csvReader) Next() (Item, error) {
 	rec, err := c.r.Read()
 	if errors.Is(err, io.EOF) {
-		return publishItem{}, io.EOF
+		return Item{}, io.EOF
 	}
 	line, _ := c.r.FieldPos(0)
-	it := publishItem{line: line, offset: c.r.InputOffset(), contentType: topics.ContentTypeProtobuf}
+	it := Item{Line: line, Offset: c.r.InputOffset(), ContentType: topics.ContentTypeProtobuf}
 	if err != nil {
 		var pe *csv.ParseError
 		if errors.As(err, &pe) && errors.Is(pe.Err, csv.ErrFieldCount) {
-			it.line = pe.Line
-			it.err = fmt.Errorf("the row has %d fields, the header %d", len(rec), len(c.conv.cols))
+			it.Line = pe.Line
+			it.Err = fmt.Errorf("the row has %d fields, the header %d", len(rec), len(c.conv.cols))
 			return it, nil
 		}
 		return it, fmt.Errorf("csv: %w", err)
 	}
 	ev, keyValues, err := c.conv.convert(line, rec)
 	if err != nil {
-		it.err = err
+		it.Err = err
 		return it, nil
 	}
-	if it.value, err = proto.Marshal(ev); err != nil {
-		it.err = err
+	if it.Value, err = proto.Marshal(ev); err != nil {
+		it.Err = err
 		return it, nil
 	}
-	it.key = topics.FeatureKey(c.conv.entity.Name, c.conv.group.Name, keyValues...)
+	it.Key = topics.FeatureKey(c.conv.entity.Name, c.conv.group.Name, keyValues...)
 	return it, nil
 }
