@@ -451,17 +451,20 @@ func (s *Scylla) each(parent context.Context, n int, f func(ctx context.Context,
 }
 
 // fail wraps an error of the driver. The caller's cancellation or deadline
-// passes through; a failed or timed-out connection, no host, and the
-// server's Unavailable, Overloaded, IsBootstrapping, ReadTimeout and
-// WriteTimeout errors wrap ErrUnavailable.
+// passes through; a failed or timed-out connection, no host, the server's
+// Unavailable, Overloaded, IsBootstrapping, ReadTimeout and WriteTimeout
+// errors, and a cancellation or deadline of the driver's own while the
+// caller's context is still live (gocql cancels the requests of a
+// connection it closes) wrap ErrUnavailable.
 func (s *Scylla) fail(ctx context.Context, what string, err error) error {
 	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("views: scylla: %s: %w", what, err)
-	case cqlUnavailable(err):
-		return fmt.Errorf("%w: scylla: %s: %w", ErrUnavailable, what, err)
 	case ctx.Err() != nil:
+		if errors.Is(err, ctx.Err()) {
+			return fmt.Errorf("views: scylla: %s: %w", what, err)
+		}
 		return fmt.Errorf("views: scylla: %s: %w (%w)", what, ctx.Err(), err)
+	case cqlUnavailable(err), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("%w: scylla: %s: %w", ErrUnavailable, what, err)
 	}
 	return fmt.Errorf("views: scylla: %s: %w", what, err)
 }
