@@ -251,7 +251,7 @@ up() {
 
 	log "starting Kafka $KAFKA_VERSION (KRaft, node $NODE_ID) at $ADDR, controller 127.0.0.1:$CONTROLLER_PORT"
 	# 8>&-: the JVM must not inherit the lock taken in main.
-	start_bg kafka java -Xms256m -Xmx512m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+	start_bg kafka java -Xms256m -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
 		-XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true "$MARK" \
 		-Dlog4j2.configurationFile="$CONF/log4j2.xml" \
 		-cp "$LIB/*" kafka.Kafka "$CONF/server.properties" 8>&-
