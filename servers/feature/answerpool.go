@@ -18,7 +18,9 @@ import (
 // borrows its memory from answerMems, and the codec's AppendFunc
 // (wire.go), once the answer is in the wire buffer, gives it back. A call
 // made in process (no gRPC server transport in its context) allocates:
-// nothing would give the memory back.
+// nothing would give the memory back. A gRPC stats handler sees the answer
+// after it is given back, so it must not read the payload (otelgrpc's, in
+// servers.Tracing, does not).
 type answerMem struct {
 	fp32  []float32
 	rows  []featurev1.Row
