@@ -2,18 +2,18 @@ package servers
 
 import (
 	"context"
-	"net"
-	"sync"
+	"errors"
+	"log/slog"
 	"testing"
 	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
-	collectorpb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
-	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
+
+	"github.com/ofstack/ofs/internal/testenv"
 )
 
 // TestTracing: a call to a server with Tracing makes a server span that
@@ -48,66 +48,28 @@ func TestTracing(t *testing.T) {
 	}
 }
 
-// otlpReceiver is an OTLP/gRPC trace receiver: the protocol an
-// OpenTelemetry Collector speaks, served on loopback.
-type otlpReceiver struct {
-	collectorpb.UnimplementedTraceServiceServer
-	mu    sync.Mutex
-	names []string
-	svc   []string
-}
-
-func (r *otlpReceiver) Export(_ context.Context, req *collectorpb.ExportTraceServiceRequest) (*collectorpb.ExportTraceServiceResponse, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, rs := range req.GetResourceSpans() {
-		for _, a := range rs.GetResource().GetAttributes() {
-			if a.GetKey() == "service.name" {
-				r.svc = append(r.svc, a.GetValue().GetStringValue())
-			}
-		}
-		for _, ss := range rs.GetScopeSpans() {
-			for _, s := range ss.GetSpans() {
-				r.names = append(r.names, s.GetName())
-			}
-		}
-	}
-	return &collectorpb.ExportTraceServiceResponse{}, nil
-}
-
 // TestTracerProviderExports: NewTracerProvider sends spans over OTLP/gRPC
 // to its endpoint, named by the service.
 func TestTracerProviderExports(t *testing.T) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	recv := &otlpReceiver{}
-	gs := grpc.NewServer()
-	collectorpb.RegisterTraceServiceServer(gs, recv)
-	go func() { _ = gs.Serve(lis) }() // Stop ends it
-	t.Cleanup(gs.Stop)
-
+	recv := testenv.NewOTLPReceiver(t)
 	ctx := context.Background()
-	tp, err := NewTracerProvider(ctx, TracingConfig{Endpoint: lis.Addr().String(), SampleRatio: 1, Service: "ofs-test"})
+	tp, err := NewTracerProvider(ctx, TracingConfig{Endpoint: recv.Addr, SampleRatio: 1, Service: "ofs-test"})
 	if err != nil || tp == nil {
 		t.Fatalf("NewTracerProvider: %v, %v", tp, err)
 	}
 	_, span := tp.Tracer("test").Start(ctx, "a-span")
 	span.End()
-	if err := tp.Shutdown(ctx); err != nil { // flushes the batch
-		t.Fatal(err)
-	}
-	recv.mu.Lock()
-	defer recv.mu.Unlock()
-	if len(recv.names) != 1 || recv.names[0] != "a-span" || len(recv.svc) != 1 || recv.svc[0] != "ofs-test" {
-		t.Fatalf("receiver got spans %q of services %q", recv.names, recv.svc)
+	StopTracing(tp, slog.New(slog.DiscardHandler)) // flushes the batch
+	if names, svc := recv.Spans(); len(names) != 1 || names[0] != "a-span" || len(svc) != 1 || svc[0] != "ofs-test" {
+		t.Fatalf("receiver got spans %q of services %q", names, svc)
 	}
 
 	if tp, err := NewTracerProvider(ctx, TracingConfig{}); tp != nil || err != nil {
 		t.Errorf("no endpoint: %v, %v; want tracing off", tp, err)
 	}
-	if _, err := NewTracerProvider(ctx, TracingConfig{Endpoint: "127.0.0.1:1", SampleRatio: 2}); err == nil {
-		t.Error("a sample ratio of 2 was accepted")
+	for _, bad := range []TracingConfig{{Endpoint: "127.0.0.1:1", SampleRatio: 2}, {Endpoint: "no-port", SampleRatio: 0.1}} {
+		if _, err := NewTracerProvider(ctx, bad); !errors.Is(err, ErrTracingConfig) {
+			t.Errorf("%+v: %v, want ErrTracingConfig", bad, err)
+		}
 	}
 }
