@@ -106,8 +106,9 @@ func TestFaultsUnderLoad(t *testing.T) {
 			"stores:\n  default:\n    redis:\n      addrs: [%q]\n      key_prefix: %q\n", redisAddr, prefix+":")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := []string{"OFS_CONFIG=" + cfg, "OFS_KAFKA_BROKERS=" + strings.Join(cluster.Brokers(), ","),
-		"OFS_ETCD_ENDPOINTS=" + strings.Join(etcd, ","), "OFS_PREFIX=" + prefix, "OFS_LOG_LEVEL=warn"}
+	env := make([]string, 0, 6)
+	env = append(env, "OFS_CONFIG="+cfg, "OFS_KAFKA_BROKERS="+strings.Join(cluster.Brokers(), ","),
+		"OFS_ETCD_ENDPOINTS="+strings.Join(etcd, ","), "OFS_PREFIX="+prefix, "OFS_LOG_LEVEL=warn")
 	newProc := func(name string, extra []string, args ...string) *proc {
 		log, err := os.Create(filepath.Join(dir, name+".log"))
 		if err != nil {
@@ -128,12 +129,12 @@ func TestFaultsUnderLoad(t *testing.T) {
 		return p
 	}
 	newProc("registry", nil, "process", "registry")
-	ingest := []*proc{}
+	ingest := make([]*proc, 0, 3)
 	for i := range 3 {
 		ingest = append(ingest, newProc(fmt.Sprintf("ingest-%d", i), nil, "process", "ingest"))
 	}
 	addrs := []string{testenv.FreeAddr(t, 0), testenv.FreeAddr(t, 0)}
-	servers := []*proc{}
+	servers := make([]*proc, 0, len(addrs))
 	for i, a := range addrs {
 		servers = append(servers, newProc(fmt.Sprintf("serve-%d", i), []string{"OFS_GRPC_ADDR=" + a}, "serve"))
 	}
