@@ -10,6 +10,7 @@ import (
 
 	"github.com/lovoo/goka"
 
+	"github.com/ofstack/ofs/internal/backoff"
 	"github.com/ofstack/ofs/internal/events"
 	featurev1 "github.com/ofstack/ofs/proto/ofs/feature/v1"
 	"github.com/ofstack/ofs/schema"
@@ -192,7 +193,7 @@ func (ln *lane) writeIsolating(st views.Store, blocks []views.Block, idx []int, 
 // reached, a Kafka send that failed). Once the partition stops, op has until the drain timeout; then
 // retry gives ErrAbandoned.
 func (ln *lane) retry(what string, op func(context.Context) error) error {
-	backoff := ln.p.backoff
+	waits := ln.waits()
 	for attempt := 1; ; attempt++ {
 		ctx := ln.opContext()
 		err := op(ctx)
@@ -209,15 +210,12 @@ func (ln *lane) retry(what string, op func(context.Context) error) error {
 			return ErrAbandoned
 		}
 		ln.p.metrics.retries.Inc()
+		wait := waits.Next()
 		ln.p.log.Warn("failed; retrying", "partition", ln.partition, "op", what, "attempt", attempt,
-			"backoff", backoff, "err", err)
-		t := time.NewTimer(backoff)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-		}
-		backoff = min(2*backoff, ln.p.maxBackoff)
+			"backoff", wait, "err", err)
+		// A wait cut short by the partition's stop goes on to the next
+		// attempt, under the drain timeout.
+		backoff.Sleep(ctx, wait)
 	}
 }
 

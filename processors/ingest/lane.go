@@ -11,6 +11,7 @@ import (
 	"github.com/lovoo/goka"
 
 	"github.com/ofstack/ofs/codec"
+	"github.com/ofstack/ofs/internal/backoff"
 	"github.com/ofstack/ofs/internal/events"
 	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/topics"
@@ -217,7 +218,7 @@ func (ln *lane) decode(src source) (events.Row, views.Store, *events.Error) {
 		return events.Row{}, nil, rej
 	}
 	ln.scratch = out
-	backoff := ln.p.backoff
+	waits := ln.waits()
 	for {
 		st, rej, err := ln.p.storeOf(snap, row.Group)
 		switch {
@@ -229,15 +230,11 @@ func (ln *lane) decode(src source) (events.Row, views.Store, *events.Error) {
 		// The store cannot be reached to be opened: the partition waits, as
 		// it does for a write.
 		ln.p.metrics.retries.Inc()
-		ln.p.log.Warn("store cannot be opened; retrying", "partition", ln.partition, "err", err, "backoff", backoff)
-		t := time.NewTimer(backoff)
-		select {
-		case <-t.C:
-		case <-ln.ctx.Done():
-			t.Stop()
+		wait := waits.Next()
+		ln.p.log.Warn("store cannot be opened; retrying", "partition", ln.partition, "err", err, "backoff", wait)
+		if !backoff.Sleep(ln.ctx, wait) {
 			return events.Row{}, nil, errStopped
 		}
-		backoff = min(2*backoff, ln.p.maxBackoff)
 	}
 }
 
@@ -245,24 +242,26 @@ func (ln *lane) decode(src source) (events.Row, views.Store, *events.Error) {
 // backoff while the registry cannot be read: an event is not rejected for a
 // group it may name validly. stopped when the partition stopped first.
 func (ln *lane) syncRegistry(snap *schema.Snapshot, t time.Time) (newer *schema.Snapshot, stopped bool) {
-	backoff := ln.p.backoff
+	waits := ln.waits()
 	for {
 		newer, err := ln.p.syncRegistry(ln.ctx, snap, t)
 		if err == nil {
 			return newer, false
 		}
 		ln.p.metrics.retries.Inc()
+		wait := waits.Next()
 		ln.p.log.Warn("registry cannot be read to decide an event; retrying", "partition", ln.partition, "err", err,
-			"backoff", backoff)
-		tm := time.NewTimer(backoff)
-		select {
-		case <-tm.C:
-		case <-ln.ctx.Done():
-			tm.Stop()
+			"backoff", wait)
+		if !backoff.Sleep(ln.ctx, wait) {
 			return nil, true
 		}
-		backoff = min(2*backoff, ln.p.maxBackoff)
 	}
+}
+
+// waits returns the waits between the retries of one operation of the
+// lane: from the processor's first backoff, doubling up to its largest.
+func (ln *lane) waits() *backoff.Doubling {
+	return &backoff.Doubling{First: ln.p.backoff, Max: ln.p.maxBackoff}
 }
 
 // errStopped marks a message whose partition stopped while it waited for
