@@ -4,7 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"sync"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -98,12 +99,12 @@ func (p *Publisher) write(ctx context.Context, r *schema.Registry, owner clientv
 	}
 
 	var ops []clientv3.Op
-	for _, key := range sortedKeys(want) {
+	for _, key := range slices.Sorted(maps.Keys(want)) {
 		if old, ok := have[key]; !ok || !bytes.Equal(old, want[key]) {
 			ops = append(ops, clientv3.OpPut(p.root+key, string(want[key])))
 		}
 	}
-	for _, key := range sortedKeys(have) {
+	for _, key := range slices.Sorted(maps.Keys(have)) {
 		if _, ok := want[key]; !ok && isFragment(key) {
 			ops = append(ops, clientv3.OpDelete(p.root+key))
 		}
@@ -121,13 +122,4 @@ func (p *Publisher) write(ctx context.Context, r *schema.Registry, owner clientv
 		ops = ops[n:]
 	}
 	return nil
-}
-
-func sortedKeys(m map[string][]byte) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
