@@ -151,20 +151,11 @@ func storesOf(b *batch) []views.Store {
 	var out []views.Store
 	for i := range b.dests {
 		st := b.dests[i].store
-		if len(out) == 0 || out[len(out)-1] != st && !contains(out, st) {
+		if !slices.Contains(out, st) {
 			out = append(out, st)
 		}
 	}
 	return out
-}
-
-func contains(stores []views.Store, st views.Store) bool {
-	for _, s := range stores {
-		if s == st {
-			return true
-		}
-	}
-	return false
 }
 
 // writeIsolating writes blocks (whose indexes in the batch are idx),
