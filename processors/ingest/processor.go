@@ -1,8 +1,9 @@
 // Package ingest is the ingest processor: a stateless goka group that reads
 // feature events from the features topic, validates each against the
-// registry snapshot that the etcd catalog keeps current, encodes it as the
-// PSDB block of its feature group's active version, and writes the blocks,
-// batched per partition, into the group's online store.
+// registry snapshot that the registry's etcd copy (views/registrycopy)
+// keeps current, encodes it as the PSDB block of its feature group's active
+// version, and writes the blocks, batched per partition, into the group's
+// online store.
 //
 // Offsets are committed only after the store acknowledged the blocks of
 // every event up to them: each message's commit is deferred (goka's
@@ -214,7 +215,7 @@ func WithRegisterer(r prometheus.Registerer) Option { return func(p *Processor) 
 func WithSaramaConfig(c *sarama.Config) Option { return func(p *Processor) { p.saramaC = c } }
 
 // New returns the ingest processor of the features topic of names. holder
-// holds the registry (a catalog.Watcher keeps it current); stores resolves
+// holds the registry (a registrycopy.Watcher keeps it current); stores resolves
 // each registry store to its online store, called once per store and
 // connection.
 func New(brokers []string, names topics.Names, holder *schema.Holder, stores views.StoreResolver, opts ...Option) (*Processor, error) {

@@ -38,7 +38,8 @@ const recentOutcomes = 64
 // under another key it would start a second, separate registry.
 var ErrWrongKey = errors.New("registry: command not keyed " + Key)
 
-// Publisher makes a registry state visible to readers (the etcd catalog).
+// Publisher makes a registry state visible to readers (the registry's copy in etcd,
+// views/registrycopy).
 type Publisher interface {
 	Publish(ctx context.Context, r *schema.Registry) error
 }
