@@ -185,6 +185,13 @@ func serve(sig context.Context, rt *runtime) error {
 		}
 		gopts = append(gopts, grpc.Creds(credentials.NewTLS(tcfg)))
 	}
+	tp, err := servers.NewTracerProvider(ctx, rt.cfg.Tracing)
+	if err != nil {
+		_ = lis.Close() // the error says more
+		return err
+	}
+	defer servers.StopTracing(tp, rt.log)
+	gopts = append(gopts, servers.Tracing(tp)...)
 	if age := rt.cfg.GRPC.MaxConnectionAge; age > 0 {
 		gopts = append(gopts, grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: age,
 			MaxConnectionAgeGrace: shutdownGrace}))
