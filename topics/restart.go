@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/ofstack/ofs/internal/backoff"
 )
 
 // The waits between runs of a processor that Restart brings back.
@@ -22,7 +24,7 @@ const (
 // outage of Kafka and resumes by itself. Restart returns nil once ctx is
 // done.
 func Restart(ctx context.Context, log *slog.Logger, what string, run func(context.Context) error) error {
-	wait := restartFirst
+	waits := backoff.Doubling{First: restartFirst, Max: restartMax}
 	for {
 		start := time.Now()
 		err := run(ctx)
@@ -30,16 +32,12 @@ func Restart(ctx context.Context, log *slog.Logger, what string, run func(contex
 			return nil
 		}
 		if time.Since(start) > restartMax {
-			wait = restartFirst
+			waits.Reset()
 		}
+		wait := waits.Next()
 		log.Warn("processor stopped; starting it again", "processor", what, "err", err, "in", wait)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !backoff.Sleep(ctx, wait) {
 			return nil
-		case <-t.C:
 		}
-		wait = min(2*wait, restartMax)
 	}
 }

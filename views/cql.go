@@ -3,6 +3,7 @@ package views
 import (
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -135,11 +136,7 @@ func replicationLiteral(r map[string]string) (string, error) {
 	if r["class"] == "" {
 		return "", fmt.Errorf("%w: replication without a class", ErrInvalidOption)
 	}
-	keys := make([]string, 0, len(r))
-	for k := range r {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	keys := slices.Sorted(maps.Keys(r))
 	var b strings.Builder
 	b.WriteByte('{')
 	for i, k := range keys {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ofstack/ofs/codec"
+	"github.com/ofstack/ofs/schema"
 )
 
 // Key identifies one instance of an entity: the entity's name and its key
@@ -75,6 +76,13 @@ type Store interface {
 	// Close releases the store's connections.
 	Close() error
 }
+
+// StoreResolver returns the online store that holds the blocks of a
+// registry store: the processors that write blocks (ingest, replay) and the
+// verification that reads them are given one. The registry names only the
+// store's connection; the resolver knows where that connection goes
+// (connections.Set.Resolve resolves through a process's configuration).
+type StoreResolver func(s *schema.Store) (Store, error)
 
 // Wins reports whether block a (event time ta) replaces a stored block b
 // (event time tb), the one rule every store follows so that the stored

@@ -113,7 +113,7 @@ func newLaneEnv(t *testing.T, store views.Store, opts ...Option) *laneEnv {
 	return newLaneEnvResolver(t, ByConnection(map[string]views.Store{"default": store}), opts...)
 }
 
-func newLaneEnvResolver(t *testing.T, resolve StoreResolver, opts ...Option) *laneEnv {
+func newLaneEnvResolver(t *testing.T, resolve views.StoreResolver, opts ...Option) *laneEnv {
 	t.Helper()
 	names, _ := topics.For("unit")
 	out := &outbox{}

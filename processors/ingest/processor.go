@@ -1,8 +1,9 @@
 // Package ingest is the ingest processor: a stateless goka group that reads
 // feature events from the features topic, validates each against the
-// registry snapshot that the etcd catalog keeps current, encodes it as the
-// PSDB block of its feature group's active version, and writes the blocks,
-// batched per partition, into the group's online store.
+// registry snapshot that the registry's etcd copy (views/registrycopy)
+// keeps current, encodes it as the PSDB block of its feature group's active
+// version, and writes the blocks, batched per partition, into the group's
+// online store.
 //
 // Offsets are committed only after the store acknowledged the blocks of
 // every event up to them: each message's commit is deferred (goka's
@@ -63,12 +64,8 @@ const (
 // owner of the partition processes them again.
 var ErrAbandoned = errors.New("ingest: partition stopped before its events were stored; they will be processed again")
 
-// StoreResolver returns the online store that holds the blocks of a
-// registry store. It is called once per store and connection.
-type StoreResolver func(s *schema.Store) (views.Store, error)
-
 // ByConnection resolves registry stores by their connection name.
-func ByConnection(stores map[string]views.Store) StoreResolver {
+func ByConnection(stores map[string]views.Store) views.StoreResolver {
 	return func(s *schema.Store) (views.Store, error) {
 		st, ok := stores[s.Connection]
 		if !ok {
@@ -89,7 +86,7 @@ type Processor struct {
 	brokers []string
 	names   topics.Names
 	holder  *schema.Holder
-	resolve StoreResolver
+	resolve views.StoreResolver
 	saramaC *sarama.Config
 
 	log          *slog.Logger
@@ -142,7 +139,7 @@ const (
 	maxResolveBackoff   = time.Minute
 )
 
-// ErrNoConnection is wrapped by a StoreResolver's error when the store has
+// ErrNoConnection is wrapped by a views.StoreResolver's error when the store has
 // no connection at all (a configuration that lacks it): its events are
 // dead-lettered as no_store. Any other resolver error but a bad option
 // (views.ErrInvalidOption) is taken as passing, and the partition waits.
@@ -218,9 +215,10 @@ func WithRegisterer(r prometheus.Registerer) Option { return func(p *Processor) 
 func WithSaramaConfig(c *sarama.Config) Option { return func(p *Processor) { p.saramaC = c } }
 
 // New returns the ingest processor of the features topic of names. holder
-// holds the registry (a catalog.Watcher keeps it current); stores resolves
-// each registry store to its online store.
-func New(brokers []string, names topics.Names, holder *schema.Holder, stores StoreResolver, opts ...Option) (*Processor, error) {
+// holds the registry (a registrycopy.Watcher keeps it current); stores resolves
+// each registry store to its online store, called once per store and
+// connection.
+func New(brokers []string, names topics.Names, holder *schema.Holder, stores views.StoreResolver, opts ...Option) (*Processor, error) {
 	if holder == nil || stores == nil {
 		return nil, errors.New("ingest: a registry holder and a store resolver are required")
 	}

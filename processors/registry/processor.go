@@ -20,6 +20,7 @@ import (
 	"github.com/lovoo/goka/storage"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/ofstack/ofs/internal/backoff"
 	registryv1 "github.com/ofstack/ofs/proto/ofs/registry/v1"
 	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/topics"
@@ -37,7 +38,8 @@ const recentOutcomes = 64
 // under another key it would start a second, separate registry.
 var ErrWrongKey = errors.New("registry: command not keyed " + Key)
 
-// Publisher makes a registry state visible to readers (the etcd catalog).
+// Publisher makes a registry state visible to readers (the registry's copy in etcd,
+// views/registrycopy).
 type Publisher interface {
 	Publish(ctx context.Context, r *schema.Registry) error
 }
@@ -189,19 +191,16 @@ func (p *Processor) state(t *registryv1.RegistryTable) (*schema.Registry, error)
 // publish retries until the state is published or ctx is done: a command
 // is committed only once readers can see its effect.
 func (p *Processor) publish(ctx context.Context, r *schema.Registry) error {
-	backoff := 100 * time.Millisecond
+	waits := backoff.Doubling{First: 100 * time.Millisecond, Max: 5 * time.Second}
 	for {
 		err := p.pub.Publish(ctx, r)
 		if err == nil {
 			return nil
 		}
 		p.log.Warn("publishing the registry failed; retrying", "revision", r.Revision(), "err", err)
-		select {
-		case <-ctx.Done():
+		if !backoff.Sleep(ctx, waits.Next()) {
 			return fmt.Errorf("registry: publish revision %d: %w", r.Revision(), errors.Join(err, ctx.Err()))
-		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 

@@ -26,14 +26,9 @@ import (
 	"github.com/ofstack/ofs/codec"
 	"github.com/ofstack/ofs/internal/events"
 	featurev1 "github.com/ofstack/ofs/proto/ofs/feature/v1"
-	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/topics"
 	"github.com/ofstack/ofs/views"
 )
-
-// StoreResolver returns the store that a registry store's blocks are
-// replayed into.
-type StoreResolver func(s *schema.Store) (views.Store, error)
 
 // Announce says when a replay announces the keys it wrote on the
 // invalidations topic, so that servers drop cached blocks and misses.
@@ -54,7 +49,7 @@ const (
 type Config struct {
 	Source
 	// Stores resolves the target of each feature group's store.
-	Stores StoreResolver
+	Stores views.StoreResolver
 	// BatchSize is the blocks per store write; default 1000.
 	BatchSize int
 	// Announce is when written keys are announced; default AnnounceNone.
@@ -154,7 +149,7 @@ func every(d time.Duration, fn func()) (stop func()) {
 // writer batches the blocks of one partition per store.
 type writer struct {
 	f       *fold
-	stores  StoreResolver
+	stores  views.StoreResolver
 	size    int
 	written *atomic.Int64
 	ann     *announcer

@@ -3,6 +3,7 @@ package replay
 import (
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"text/tabwriter"
 	"time"
@@ -38,11 +39,7 @@ func (r *Report) Print(w io.Writer) error {
 }
 
 func sortedMarks(m map[int32]int64) []int64 {
-	parts := make([]int32, 0, len(m))
-	for p := range m {
-		parts = append(parts, p)
-	}
-	slices.Sort(parts)
+	parts := slices.Sorted(maps.Keys(m))
 	out := make([]int64, len(parts))
 	for i, p := range parts {
 		out[i] = m[p]

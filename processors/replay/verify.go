@@ -24,7 +24,7 @@ import (
 type VerifyConfig struct {
 	Source
 	// Stores resolves the store to compare each group's rows with.
-	Stores StoreResolver
+	Stores views.StoreResolver
 	// Diffs is how many differing keys to report with both values; default 10.
 	Diffs int
 	// BatchSize is the keys per store read; default 1000.

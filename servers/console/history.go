@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -196,11 +197,7 @@ func render(c *registryv1.Command) []string {
 }
 
 func tagLines(tags map[string]string) []string {
-	keys := make([]string, 0, len(tags))
-	for k := range tags {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	keys := slices.Sorted(maps.Keys(tags))
 	out := make([]string, len(keys))
 	for i, k := range keys {
 		out[i] = "tag " + k + "=" + tags[k]

@@ -100,7 +100,7 @@ func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
 func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
 
 // WithRegistrySync sets a function that returns a snapshot at least as new
-// as the registry's latest state (the etcd catalog's revision, once the
+// as the registry's latest state (the revision of the registry's etcd copy, once the
 // watch delivered it). A block of a schema version that the held snapshot
 // lacks (written by an ingest processor whose registry is ahead) makes the
 // server sync and answer the request again with the newer snapshot,

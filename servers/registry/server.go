@@ -1,6 +1,7 @@
 // Package registry serves RegistryService: Apply publishes commands on the
 // registry topic and waits for the registry processor's outcome of each;
-// the reads answer from the snapshot that the etcd catalog keeps current.
+// the reads answer from the snapshot that the registry's etcd copy
+// (views/registrycopy) keeps current.
 package registry
 
 import (

@@ -59,6 +59,12 @@ func (s *Set) ForStore(id string) (views.Store, error) {
 	return s.Connection(st.Connection, st.Kind)
 }
 
+// Resolve returns the store behind a registry store: that of its
+// connection, opened once. It is a views.StoreResolver.
+func (s *Set) Resolve(st *schema.Store) (views.Store, error) {
+	return s.Connection(st.Connection, st.Kind)
+}
+
 // Connection returns the store of a configured connection, opening it once.
 func (s *Set) Connection(name string, kind schema.StoreKind) (views.Store, error) {
 	s.mu.Lock()

@@ -32,10 +32,10 @@ import (
 // Sentinel errors.
 var (
 	// ErrCorrupt is returned for a value under the root that does not decode.
-	ErrCorrupt = errors.New("catalog: corrupt entry")
+	ErrCorrupt = errors.New("registrycopy: corrupt entry")
 	// ErrConflict is returned when another writer moved the revision key
 	// while a publish was under way; the publish is retried by the caller.
-	ErrConflict = errors.New("catalog: concurrent publish")
+	ErrConflict = errors.New("registrycopy: concurrent publish")
 )
 
 const (
@@ -68,7 +68,7 @@ func fragments(r *schema.Registry) (map[string][]byte, error) {
 	put := func(key string, frag *registryv1.Registry) error {
 		b, err := marshal.Marshal(frag)
 		if err != nil {
-			return fmt.Errorf("catalog: marshal %s: %w", key, err)
+			return fmt.Errorf("registrycopy: marshal %s: %w", key, err)
 		}
 		out[key] = b
 		return nil
@@ -116,7 +116,7 @@ func assemble(rev uint64, frags map[string][]byte) (*schema.Registry, error) {
 	}
 	r, err := schema.RegistryFromProto(whole)
 	if err != nil {
-		return nil, fmt.Errorf("catalog: registry at revision %d: %w", rev, err)
+		return nil, fmt.Errorf("registrycopy: registry at revision %d: %w", rev, err)
 	}
 	return r, nil
 }

@@ -30,7 +30,7 @@ func ConnectionsRoot(topicsPrefix string) string { return "/" + topicsPrefix + "
 func Targets(ctx context.Context, cli *clientv3.Client, root string) (map[string]Target, error) {
 	resp, err := cli.Get(ctx, root, clientv3.WithPrefix())
 	if err != nil {
-		return nil, fmt.Errorf("catalog: read %s: %w", root, err)
+		return nil, fmt.Errorf("registrycopy: read %s: %w", root, err)
 	}
 	out := map[string]Target{}
 	for _, kv := range resp.Kvs {
@@ -72,7 +72,7 @@ type Ack struct {
 
 // ErrNotAcknowledged reports processes that did not acknowledge a switch in
 // time.
-var ErrNotAcknowledged = errors.New("catalog: not every process acknowledged the switch")
+var ErrNotAcknowledged = errors.New("registrycopy: not every process acknowledged the switch")
 
 // WatchTargets calls apply with every connection's target now and after each
 // change, until ctx is done. A target that does not decode is logged and
@@ -206,7 +206,7 @@ func SwitchTargets(ctx context.Context, cli *clientv3.Client, root string, targe
 	}
 	resp, err := cli.Txn(ctx).Then(ops...).Commit()
 	if err != nil {
-		return 0, fmt.Errorf("catalog: switch connections: %w", err)
+		return 0, fmt.Errorf("registrycopy: switch connections: %w", err)
 	}
 	return resp.Header.Revision, nil
 }
@@ -219,7 +219,7 @@ func WaitAcknowledged(ctx context.Context, cli *clientv3.Client, acksRoot string
 	for {
 		resp, err := cli.Get(ctx, acksRoot, clientv3.WithPrefix())
 		if err != nil {
-			return fmt.Errorf("catalog: read %s: %w", acksRoot, err)
+			return fmt.Errorf("registrycopy: read %s: %w", acksRoot, err)
 		}
 		var late []string
 		for _, kv := range resp.Kvs {

@@ -4,7 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"sync"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -54,7 +55,7 @@ func (p *Publisher) Publish(ctx context.Context, r *schema.Registry) error {
 	if p.session == nil {
 		s, err := concurrency.NewSession(p.cli, concurrency.WithContext(context.WithoutCancel(ctx)), concurrency.WithTTL(15))
 		if err != nil {
-			return fmt.Errorf("catalog: etcd session: %w", err)
+			return fmt.Errorf("registrycopy: etcd session: %w", err)
 		}
 		p.session = s
 	}
@@ -63,7 +64,7 @@ func (p *Publisher) Publish(ctx context.Context, r *schema.Registry) error {
 		// A lost session (lease expired) must not be reused.
 		_ = p.session.Close()
 		p.session = nil
-		return fmt.Errorf("catalog: lock %s: %w", p.root, err)
+		return fmt.Errorf("registrycopy: lock %s: %w", p.root, err)
 	}
 	defer func() {
 		// Unlock on a fresh context: the caller's may be done already.
@@ -75,7 +76,7 @@ func (p *Publisher) Publish(ctx context.Context, r *schema.Registry) error {
 func (p *Publisher) write(ctx context.Context, r *schema.Registry, owner clientv3.Cmp) error {
 	cur, err := p.cli.Get(ctx, p.root, clientv3.WithPrefix())
 	if err != nil {
-		return fmt.Errorf("catalog: read %s: %w", p.root, err)
+		return fmt.Errorf("registrycopy: read %s: %w", p.root, err)
 	}
 	have := make(map[string][]byte, len(cur.Kvs))
 	for _, kv := range cur.Kvs {
@@ -98,12 +99,12 @@ func (p *Publisher) write(ctx context.Context, r *schema.Registry, owner clientv
 	}
 
 	var ops []clientv3.Op
-	for _, key := range sortedKeys(want) {
+	for _, key := range slices.Sorted(maps.Keys(want)) {
 		if old, ok := have[key]; !ok || !bytes.Equal(old, want[key]) {
 			ops = append(ops, clientv3.OpPut(p.root+key, string(want[key])))
 		}
 	}
-	for _, key := range sortedKeys(have) {
+	for _, key := range slices.Sorted(maps.Keys(have)) {
 		if _, ok := want[key]; !ok && isFragment(key) {
 			ops = append(ops, clientv3.OpDelete(p.root+key))
 		}
@@ -113,7 +114,7 @@ func (p *Publisher) write(ctx context.Context, r *schema.Registry, owner clientv
 		n := min(len(ops), maxTxnOps)
 		resp, err := p.cli.Txn(ctx).If(owner).Then(ops[:n]...).Commit()
 		if err != nil {
-			return fmt.Errorf("catalog: write %s at revision %d: %w", p.root, r.Revision(), err)
+			return fmt.Errorf("registrycopy: write %s at revision %d: %w", p.root, r.Revision(), err)
 		}
 		if !resp.Succeeded {
 			return fmt.Errorf("%w: lost the lock on %s", ErrConflict, p.root)
@@ -121,13 +122,4 @@ func (p *Publisher) write(ctx context.Context, r *schema.Registry, owner clientv
 		ops = ops[n:]
 	}
 	return nil
-}
-
-func sortedKeys(m map[string][]byte) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -33,7 +33,7 @@ func load(ctx context.Context, cli *clientv3.Client, root string) (*schema.Regis
 	for attempt := 0; ; attempt++ {
 		rk, err := cli.Get(ctx, root+revisionKey)
 		if err != nil {
-			return nil, nil, 0, fmt.Errorf("catalog: read %s%s: %w", root, revisionKey, err)
+			return nil, nil, 0, fmt.Errorf("registrycopy: read %s%s: %w", root, revisionKey, err)
 		}
 		at := rk.Header.Revision
 		if len(rk.Kvs) > 0 {
@@ -44,7 +44,7 @@ func load(ctx context.Context, cli *clientv3.Client, root string) (*schema.Regis
 			continue // compacted past the publish meanwhile: a newer one completed
 		}
 		if err != nil {
-			return nil, nil, 0, fmt.Errorf("catalog: read %s at etcd revision %d: %w", root, at, err)
+			return nil, nil, 0, fmt.Errorf("registrycopy: read %s at etcd revision %d: %w", root, at, err)
 		}
 		frags := make(map[string][]byte, len(resp.Kvs))
 		for _, kv := range resp.Kvs {
@@ -126,7 +126,7 @@ func (w *Watcher) follow(ctx context.Context, first *bool) error {
 	defer cancel()
 	for resp := range w.cli.Watch(wctx, w.root, clientv3.WithPrefix(), clientv3.WithRev(rev+1)) {
 		if err := resp.Err(); err != nil {
-			return fmt.Errorf("catalog: watch %s: %w", w.root, err)
+			return fmt.Errorf("registrycopy: watch %s: %w", w.root, err)
 		}
 		// One response may hold the end of one publish and the start of
 		// the next: the snapshot is assembled right after the etcd revision
@@ -157,7 +157,7 @@ func (w *Watcher) follow(ctx context.Context, first *bool) error {
 			w.holder.Update(schema.NewSnapshot(r))
 		}
 	}
-	return fmt.Errorf("catalog: watch %s closed", w.root)
+	return fmt.Errorf("registrycopy: watch %s closed", w.root)
 }
 
 // Revision returns the registry revision etcd holds under root, without
@@ -165,7 +165,7 @@ func (w *Watcher) follow(ctx context.Context, first *bool) error {
 func Revision(ctx context.Context, cli *clientv3.Client, root string) (uint64, error) {
 	resp, err := cli.Get(ctx, root+revisionKey)
 	if err != nil {
-		return 0, fmt.Errorf("catalog: read %s%s: %w", root, revisionKey, err)
+		return 0, fmt.Errorf("registrycopy: read %s%s: %w", root, revisionKey, err)
 	}
 	if len(resp.Kvs) == 0 {
 		return 0, nil
