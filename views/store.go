@@ -37,6 +37,19 @@ func (k Key) String() string {
 	return b.String()
 }
 
+// StoreTTL is Block.TTL for a block that expires at expiry (µs since the
+// epoch, codec.NeverExpires for never), at now: the time left, and at
+// least a millisecond for a block already expired, which is still written
+// so that it replaces an older block of its key (readers enforce the
+// expiry in the header in any case); 0 for never. Ingest, Persist and
+// replay all use it.
+func StoreTTL(expiry int64, now time.Time) time.Duration {
+	if expiry == codec.NeverExpires {
+		return 0
+	}
+	return max(time.Duration(expiry-now.UnixMicro())*time.Microsecond, time.Millisecond)
+}
+
 // Equal reports whether k and o are the same entity key.
 func (k Key) Equal(o Key) bool { return k.Entity == o.Entity && slices.Equal(k.Values, o.Values) }
 

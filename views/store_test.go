@@ -410,3 +410,23 @@ func TestTTLRounding(t *testing.T) {
 		}
 	}
 }
+
+// TestStoreTTL: the time left until the expiry, at least a millisecond for
+// a block already expired, none for a block that never expires.
+func TestStoreTTL(t *testing.T) {
+	now := time.UnixMicro(1_700_000_000_000_000)
+	for _, c := range []struct {
+		expiry int64
+		want   time.Duration
+	}{
+		{codec.NeverExpires, 0},
+		{now.UnixMicro() + 90_000_000, 90 * time.Second},
+		{now.UnixMicro() + 1, time.Millisecond},
+		{now.UnixMicro(), time.Millisecond},
+		{now.UnixMicro() - 3_600_000_000, time.Millisecond},
+	} {
+		if got := StoreTTL(c.expiry, now); got != c.want {
+			t.Errorf("StoreTTL(%d, now) = %v, want %v", c.expiry-now.UnixMicro(), got, c.want)
+		}
+	}
+}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/lovoo/goka"
 
-	"github.com/ofstack/ofs/codec"
 	"github.com/ofstack/ofs/internal/backoff"
 	"github.com/ofstack/ofs/internal/events"
 	"github.com/ofstack/ofs/schema"
@@ -157,11 +156,9 @@ func (ln *lane) add(src source, done func(error)) {
 	if rej != nil {
 		dl = ln.p.deadLetter(src, rej)
 	}
-	ttl := time.Duration(0)
-	if rej == nil && row.Expiry != codec.NeverExpires {
-		// The store keeps the block until it expires; readers enforce the
-		// expiry in the header in any case.
-		ttl = max(time.Duration(row.Expiry-ln.p.now().UnixMicro())*time.Microsecond, time.Millisecond)
+	var ttl time.Duration
+	if rej == nil {
+		ttl = views.StoreTTL(row.Expiry, ln.p.now())
 	}
 
 	ln.mu.Lock()

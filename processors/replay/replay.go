@@ -23,7 +23,6 @@ import (
 
 	"github.com/IBM/sarama"
 
-	"github.com/ofstack/ofs/codec"
 	"github.com/ofstack/ofs/internal/events"
 	featurev1 "github.com/ofstack/ofs/proto/ofs/feature/v1"
 	"github.com/ofstack/ofs/topics"
@@ -170,7 +169,7 @@ func (w *writer) row(ctx context.Context, row *events.Row) error {
 		// The decoder gives every row key values of its own; only the block
 		// lives in a buffer that the next event reuses.
 		Key: row.Key, Group: row.Group.ID, Data: append([]byte(nil), row.Block...), EventTime: row.EventTime,
-		TTL: storeTTL(row.Expiry),
+		TTL: views.StoreTTL(row.Expiry, time.Now()),
 	})
 	w.n++
 	if w.n >= w.size {
@@ -180,16 +179,6 @@ func (w *writer) row(ctx context.Context, row *events.Row) error {
 }
 
 func (w *writer) done(ctx context.Context) error { return w.flush(ctx) }
-
-// storeTTL is how long a store keeps a block that expires at expiry (µs),
-// as the ingest processor computes it: an expired block is still written
-// (for a moment), so that it replaces an older block of the key.
-func storeTTL(expiry int64) time.Duration {
-	if expiry == codec.NeverExpires {
-		return 0
-	}
-	return max(time.Duration(expiry-time.Now().UnixMicro())*time.Microsecond, time.Millisecond)
-}
 
 // flush writes the pending blocks, then announces them: an announcement
 // never precedes the write it is about.

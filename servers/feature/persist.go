@@ -12,7 +12,6 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/ofstack/ofs/codec"
 	"github.com/ofstack/ofs/internal/events"
 	featurev1 "github.com/ofstack/ofs/proto/ofs/feature/v1"
 	"github.com/ofstack/ofs/servers"
@@ -224,11 +223,7 @@ func (s *Server) doPersist(ctx context.Context, req *featurev1.PersistRequest) (
 		msgs[i] = &sarama.ProducerMessage{Topic: string(p.names.Features), Key: sarama.StringEncoder(r.KafkaKey()),
 			Value: sarama.ByteEncoder(value), Timestamp: ev.GetEventTime().AsTime(),
 			Headers: []sarama.RecordHeader{{Key: []byte(topics.HeaderContentType), Value: []byte(topics.ContentTypeProtobuf)}}}
-		ttl := time.Duration(0)
-		if r.Expiry != codec.NeverExpires {
-			ttl = max(time.Duration(r.Expiry-s.now().UnixMicro())*time.Microsecond, time.Millisecond)
-		}
-		blocks[i] = views.Block{Key: r.Key, Group: g.ID, EventTime: r.EventTime, TTL: ttl}
+		blocks[i] = views.Block{Key: r.Key, Group: g.ID, EventTime: r.EventTime, TTL: views.StoreTTL(r.Expiry, s.now())}
 		inv.Keys[i] = &featurev1.InvalidatedKey{Entity: g.Entity, KeyValues: r.Key.Values, FeatureGroupIds: []uint32{g.ID}}
 	}
 	// The arena may have moved while it grew: the blocks point into its
