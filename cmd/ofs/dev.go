@@ -21,6 +21,7 @@ import (
 
 	"github.com/ofstack/ofs/examples"
 	"github.com/ofstack/ofs/internal/answer"
+	"github.com/ofstack/ofs/internal/config"
 	"github.com/ofstack/ofs/internal/etcdserver"
 	"github.com/ofstack/ofs/internal/plan"
 	featurev1 "github.com/ofstack/ofs/proto/ofs/feature/v1"
@@ -117,7 +118,7 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 	}
 	defer etcd.Close()
 
-	cfg := defaultConfig()
+	cfg := config.Default()
 	cfg.Kafka.Brokers = broker.ListenAddrs()
 	cfg.Kafka.FeaturePartitions = 4
 	cfg.Etcd.Endpoints = []string{etcd.Endpoint()}

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ofstack/ofs/internal/blocks"
+	"github.com/ofstack/ofs/internal/config"
 	"github.com/ofstack/ofs/internal/events"
 	"github.com/ofstack/ofs/internal/publish"
 	"github.com/ofstack/ofs/schema"
@@ -124,7 +125,7 @@ func parseTimeUnit(s string) (time.Duration, error) {
 	return 0, fmt.Errorf("--time-unit is %q, want s, ms or us", s)
 }
 
-func runPublish(ctx context.Context, g *globals, cfg *Config, opts publishOptions, path string) error {
+func runPublish(ctx context.Context, g *globals, cfg *config.Config, opts publishOptions, path string) error {
 	in, size, err := openInput(path)
 	if err != nil {
 		return usageError{err}

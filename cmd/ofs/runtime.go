@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ofstack/ofs/internal/config"
 	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/topics"
 	"github.com/ofstack/ofs/views"
@@ -34,7 +35,7 @@ import (
 // runtime is what the long-running subcommands share: the configuration,
 // the logger and the clients they open once.
 type runtime struct {
-	cfg     *Config
+	cfg     *config.Config
 	log     *slog.Logger
 	names   topics.Names
 	etcd    *clientv3.Client
@@ -93,14 +94,14 @@ func (r *readiness) pending() []string {
 	return p
 }
 
-func newRuntime(cfg *Config, g *globals) (*runtime, error) {
+func newRuntime(cfg *config.Config, g *globals) (*runtime, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	sec, err := cfg.KafkaSecurity()
 	if err != nil {
 		return nil, err
 	}
-	rt := &runtime{cfg: cfg, log: cfg.Logger(g), names: cfg.Names(), metrics: reg, kafka: sec}
+	rt := &runtime{cfg: cfg, log: cfg.Logger(g.stderr), names: cfg.Names(), metrics: reg, kafka: sec}
 	// The etcd client logs its retries through zap at warn; ofs reports the
 	// errors that matter itself.
 	etcdTLS, err := cfg.Etcd.TLS.Config()
