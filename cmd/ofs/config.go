@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ofstack/ofs/internal/config"
+	"github.com/ofstack/ofs/internal/node"
 )
 
 // configFlags binds the configuration (internal/config) to a command's
@@ -31,12 +32,12 @@ func (f *configFlags) register(cmd *cobra.Command, withGRPC bool) {
 
 // runtime loads the configuration and opens what every long-running
 // command shares (the etcd client, the topic names, the logger).
-func (f *configFlags) runtime(g *globals) (*runtime, error) {
+func (f *configFlags) runtime(g *globals) (*node.Node, error) {
 	cfg, err := f.Load()
 	if err != nil {
 		return nil, err
 	}
-	return newRuntime(cfg, g)
+	return node.New(cfg, g.stderr)
 }
 
 // Load builds the configuration (defaults, file, environment, flags) and

@@ -23,6 +23,7 @@ import (
 	"github.com/ofstack/ofs/internal/answer"
 	"github.com/ofstack/ofs/internal/config"
 	"github.com/ofstack/ofs/internal/etcdserver"
+	"github.com/ofstack/ofs/internal/node"
 	"github.com/ofstack/ofs/internal/plan"
 	featurev1 "github.com/ofstack/ofs/proto/ofs/feature/v1"
 	registryv1 "github.com/ofstack/ofs/proto/ofs/registry/v1"
@@ -130,18 +131,18 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
 	}
-	rt, err := newRuntime(&cfg, g)
+	rt, err := node.New(&cfg, g.stderr)
 	if err != nil {
 		return err
 	}
 	defer rt.Close()
-	if err := rt.ensureTopics(); err != nil {
+	if err := rt.EnsureTopics(); err != nil {
 		return err
 	}
 
-	rt.ready.expect("registry", "ingest", "serve")
+	rt.Ready.Expect("registry", "ingest", "serve")
 	grp, gctx := errgroup.WithContext(ctx) // serve() serves the metrics
-	for _, run := range []func(context.Context, *runtime, *errgroup.Group) error{runRegistryProcessor, runIngestProcessor} {
+	for _, run := range []func(context.Context, *node.Node, *errgroup.Group) error{runRegistryProcessor, runIngestProcessor} {
 		grp.Go(func() error {
 			if err := run(gctx, rt, grp); err != nil && !errors.Is(err, context.Canceled) {
 				return err
@@ -162,7 +163,7 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 // devDemo waits until the server serves, applies the example registry,
 // publishes sample events, prints what Retrieve answers, and says what to
 // do next.
-func devDemo(ctx context.Context, g *globals, rt *runtime, o *devOptions, t0 time.Time, dir string, kept bool) error {
+func devDemo(ctx context.Context, g *globals, rt *node.Node, o *devOptions, t0 time.Time, dir string, kept bool) error {
 	conn, err := grpc.NewClient(o.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return err
@@ -181,11 +182,11 @@ func devDemo(ctx context.Context, g *globals, rt *runtime, o *devOptions, t0 tim
 	}
 	printNextSteps(out, nextSteps{
 		ofs:     selfCommand(),
-		brokers: strings.Join(rt.cfg.Kafka.Brokers, ","),
-		etcd:    strings.Join(rt.cfg.Etcd.Endpoints, ","),
+		brokers: strings.Join(rt.Cfg.Kafka.Brokers, ","),
+		etcd:    strings.Join(rt.Cfg.Etcd.Endpoints, ","),
 		grpc:    o.grpcAddr,
 		metrics: o.metricsAddr,
-		topic:   string(rt.names.Features),
+		topic:   string(rt.Names.Features),
 		console: o.consoleAddr,
 	})
 	if kept {
@@ -216,7 +217,7 @@ func waitHealthy(ctx context.Context, conn *grpc.ClientConn) error {
 
 // demoData applies the example registry, publishes a few events and prints
 // them back through Retrieve.
-func demoData(ctx context.Context, g *globals, rt *runtime, conn *grpc.ClientConn) error {
+func demoData(ctx context.Context, g *globals, rt *node.Node, conn *grpc.ClientConn) error {
 	out := g.stdout
 	reg := registryv1.NewRegistryServiceClient(conn)
 	f, err := plan.ParseFile("examples/registry.yaml", examples.Registry)
@@ -231,7 +232,7 @@ func demoData(ctx context.Context, g *globals, rt *runtime, conn *grpc.ClientCon
 		return err
 	}
 
-	producer, err := sarama.NewSyncProducer(rt.cfg.Kafka.Brokers, rt.sarama("ofs-dev-demo"))
+	producer, err := sarama.NewSyncProducer(rt.Cfg.Kafka.Brokers, rt.Sarama("ofs-dev-demo"))
 	if err != nil {
 		return err
 	}
@@ -245,7 +246,7 @@ func demoData(ctx context.Context, g *globals, rt *runtime, conn *grpc.ClientCon
 			"user_activity": fmt.Sprintf(`{"clicks_1h":%d,"views_1h":%d,"ctr_1h":%g}`, 3*(i+1), 40*(i+1), float64(3*(i+1))/float64(40*(i+1))),
 		} {
 			msgs = append(msgs, &sarama.ProducerMessage{
-				Topic: string(rt.names.Features),
+				Topic: string(rt.Names.Features),
 				Key:   sarama.StringEncoder(topics.FeatureKey("user", group, u)),
 				Value: sarama.StringEncoder(fmt.Sprintf(`{"entity":"user","keys":{"user_id":%s},"feature_group":%q,"values":%s}`, u, group, values)),
 			})
@@ -254,7 +255,7 @@ func demoData(ctx context.Context, g *globals, rt *runtime, conn *grpc.ClientCon
 	if err := producer.SendMessages(msgs); err != nil {
 		return fmt.Errorf("publish the sample events: %w", err)
 	}
-	fmt.Fprintf(out, "\nPublished %d sample events to %s (JSON, as kcat or a Spark job would).\n", len(msgs), rt.names.Features)
+	fmt.Fprintf(out, "\nPublished %d sample events to %s (JSON, as kcat or a Spark job would).\n", len(msgs), rt.Names.Features)
 
 	fs := featurev1.NewFeatureServiceClient(conn)
 	req := &featurev1.RetrieveRequest{Entity: "user", KeyValues: append(users, "404"), TypedValues: true,

@@ -15,6 +15,7 @@ import (
 	"github.com/ofstack/ofs/internal/blocks"
 	"github.com/ofstack/ofs/internal/config"
 	"github.com/ofstack/ofs/internal/events"
+	"github.com/ofstack/ofs/internal/node"
 	"github.com/ofstack/ofs/internal/publish"
 	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/topics"
@@ -132,13 +133,13 @@ func runPublish(ctx context.Context, g *globals, cfg *config.Config, opts publis
 	}
 	defer in.Close()
 
-	rt, err := newRuntime(cfg, g)
+	rt, err := node.New(cfg, g.stderr)
 	if err != nil {
 		return err
 	}
 	defer rt.Close()
 	lctx, cancel := context.WithTimeout(ctx, cfg.Etcd.DialTimeout)
-	reg, err := registrycopy.Load(lctx, rt.etcd, cfg.EtcdRoot())
+	reg, err := registrycopy.Load(lctx, rt.Etcd, cfg.EtcdRoot())
 	cancel()
 	if err != nil {
 		return fmt.Errorf("read the registry: %w", err)
@@ -156,12 +157,12 @@ func runPublish(ctx context.Context, g *globals, cfg *config.Config, opts publis
 		src = publish.NewJSONLinesReader(in)
 	}
 
-	producer, err := newFeatureProducer(cfg.Kafka.Brokers, string(rt.names.Features), rt.sarama("ofs-publish"))
+	producer, err := newFeatureProducer(cfg.Kafka.Brokers, string(rt.Names.Features), rt.Sarama("ofs-publish"))
 	if err != nil {
 		return err
 	}
 	p := &publisher{
-		topic:    string(rt.names.Features),
+		topic:    string(rt.Names.Features),
 		snap:     snap,
 		validate: !opts.noValidate,
 		dec:      events.NewDecoder(&blocks.Cache{}, events.Compress(false)),

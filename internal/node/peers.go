@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"context"
@@ -14,23 +14,23 @@ import (
 	"github.com/ofstack/ofs/servers/feature"
 )
 
-// newPeers returns the server's membership among the feature servers, and
-// a function that closes what it opened.
-func newPeers(rt *runtime, listen net.Addr, cache feature.Invalidator) (*feature.Peers, func(), error) {
-	pc := rt.cfg.Persist
+// Peers returns the feature server's membership among its peers (it
+// listens on listen), and a function that closes what it opened.
+func (rt *Node) Peers(listen net.Addr, cache feature.Invalidator) (*feature.Peers, func(), error) {
+	pc := rt.Cfg.Persist
 	id, addr, err := pc.Identity(listen)
 	if err != nil {
 		return nil, nil, err
 	}
-	kc, err := sarama.NewClient(rt.cfg.Kafka.Brokers, rt.sarama("ofs-serve-offsets"))
+	kc, err := sarama.NewClient(rt.Cfg.Kafka.Brokers, rt.Sarama("ofs-serve-offsets"))
 	if err != nil {
 		return nil, nil, fmt.Errorf("kafka client: %w", err)
 	}
-	topic := string(rt.names.Invalidations)
+	topic := string(rt.Names.Invalidations)
 	watermark := func() (int64, error) { return kc.GetOffset(topic, 0, sarama.OffsetNewest) }
 	creds := insecure.NewCredentials()
-	if rt.cfg.GRPC.TLS.Enabled() {
-		tcfg, err := tlsconf.Client(rt.cfg.GRPC.TLS, "")
+	if rt.Cfg.GRPC.TLS.Enabled() {
+		tcfg, err := tlsconf.Client(rt.Cfg.GRPC.TLS, "")
 		if err != nil {
 			_ = kc.Close() // the error says more
 			return nil, nil, fmt.Errorf("grpc.tls, as a client of the peers: %w", err)
@@ -38,13 +38,13 @@ func newPeers(rt *runtime, listen net.Addr, cache feature.Invalidator) (*feature
 		creds = credentials.NewTLS(tcfg)
 	}
 	dial := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
-	if len(rt.cfg.Auth.WriterTokens) > 0 {
-		dial = append(dial, grpc.WithPerRPCCredentials(peerToken{token: rt.cfg.Auth.WriterTokens[0], secure: rt.cfg.GRPC.TLS.Enabled()}))
+	if len(rt.Cfg.Auth.WriterTokens) > 0 {
+		dial = append(dial, grpc.WithPerRPCCredentials(peerToken{token: rt.Cfg.Auth.WriterTokens[0], secure: rt.Cfg.GRPC.TLS.Enabled()}))
 	}
-	p, err := feature.NewPeers(rt.etcd, "/"+rt.cfg.Prefix, id, addr, cache, watermark,
+	p, err := feature.NewPeers(rt.Etcd, "/"+rt.Cfg.Prefix, id, addr, cache, watermark,
 		feature.PeerLease(pc.LeaseTTL), feature.PeerTrust(pc.Trust, pc.Check), feature.PeerAckTimeout(pc.AckTimeout),
-		feature.PeerDialOptions(dial...), feature.PeerLogger(rt.log.With("server", "peers")),
-		feature.PeerRegisterer(rt.metrics))
+		feature.PeerDialOptions(dial...), feature.PeerLogger(rt.Log.With("server", "peers")),
+		feature.PeerRegisterer(rt.Metrics))
 	if err != nil {
 		_ = kc.Close() // the error says more
 		return nil, nil, err
