@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -76,6 +75,3 @@ func envOr(key, def string) string {
 	}
 	return def
 }
-
-// slogDiscard is a logger that drops everything.
-func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
