@@ -51,7 +51,10 @@ func CheckKeyValue(t DataType, s string) error {
 // type t, which is what the stores need of a key (any length; CheckKeyValue
 // is the rule of what is written and read).
 func CanonicalKeyValue(t DataType, s string) error {
-	var canon string
+	// canon is written in a buffer of the stack: a check on every key of
+	// every Retrieve must not allocate.
+	var buf [24]byte
+	var canon []byte
 	var err error
 	switch t {
 	case String:
@@ -62,11 +65,11 @@ func CanonicalKeyValue(t DataType, s string) error {
 	case Int32, Int64:
 		var n int64
 		n, err = strconv.ParseInt(s, 10, t.Size()*8)
-		canon = strconv.FormatInt(n, 10)
+		canon = strconv.AppendInt(buf[:0], n, 10)
 	case Uint32, Uint64:
 		var n uint64
 		n, err = strconv.ParseUint(s, 10, t.Size()*8)
-		canon = strconv.FormatUint(n, 10)
+		canon = strconv.AppendUint(buf[:0], n, 10)
 	default:
 		return fmt.Errorf("%s is not a key type", t)
 	}
@@ -77,8 +80,8 @@ func CanonicalKeyValue(t DataType, s string) error {
 		}
 		return fmt.Errorf("%q is not a %s: %w", clip(s), t, err)
 	}
-	if canon != s {
-		return fmt.Errorf("%q is not canonical (write %s)", clip(s), canon)
+	if string(canon) != s {
+		return fmt.Errorf("%q is not canonical (write %s)", clip(s), string(canon))
 	}
 	return nil
 }

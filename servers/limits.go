@@ -10,7 +10,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
-	"google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 	protov2 "google.golang.org/protobuf/proto"
@@ -47,7 +46,7 @@ func RecvLimits(limits ...RecvLimit) []grpc.ServerOption {
 	if len(limits) == 0 {
 		return nil
 	}
-	c := &limitCodec{base: encoding.GetCodecV2(proto.Name), limits: map[reflect.Type]RecvLimit{}}
+	c := &limitCodec{base: newServerCodec(), limits: map[reflect.Type]RecvLimit{}}
 	for _, l := range limits {
 		c.limits[reflect.TypeOf(l.Request)] = l
 	}

@@ -28,7 +28,8 @@ const MaxMessageBytes = 64 << 20
 // NewGRPC returns a gRPC server with health checking and reflection
 // registered, and a recovery interceptor (go-grpc-middleware's) that turns
 // a handler's panic into an Internal error (logged with its stack) instead
-// of a crashed process. The returned health server starts NOT_SERVING for
+// of a crashed process. Its codec marshals the messages of RegisterAppend
+// with their AppendFuncs. The returned health server starts NOT_SERVING for
 // service ""; the caller sets SERVING once its views have caught up. A
 // grpc.MaxRecvMsgSize in opts replaces the default MaxMessageBytes.
 func NewGRPC(log *slog.Logger, opts ...grpc.ServerOption) (*grpc.Server, *health.Server) {
@@ -40,6 +41,7 @@ func NewGRPC(log *slog.Logger, opts ...grpc.ServerOption) (*grpc.Server, *health
 	opts = append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
 		grpc.MaxSendMsgSize(MaxMessageBytes),
+		grpc.ForceServerCodecV2(newServerCodec()),
 		grpc.ChainUnaryInterceptor(recovery.UnaryServerInterceptor(rec)),
 		grpc.ChainStreamInterceptor(recovery.StreamServerInterceptor(rec)),
 	}, opts...)

@@ -264,6 +264,35 @@ func TestRedisNotBlock(t *testing.T) {
 	}
 }
 
+// TestRedisNotBlockInABatch: a Write of several script calls, one block of
+// which would land on a list, names that key, and keeps every block before
+// it: the ones of earlier calls, and the ones before it in its own call.
+func TestRedisNotBlockInABatch(t *testing.T) {
+	s, client := devRedis(t)
+	ctx := context.Background()
+	const n, bad = 3 * ScriptKeys, ScriptKeys + ScriptKeys/2
+	blocks := make([]Block, n)
+	for i := range blocks {
+		blocks[i] = blk(key("user", strconv.Itoa(i)), 1, 1, byte(i))
+	}
+	badKey := string(appendRedisKey(nil, s.prefix, blocks[bad].Key, 1))
+	if err := client.RPush(ctx, badKey, "x").Err(); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Write(ctx, blocks)
+	if !errors.Is(err, ErrNotBlock) || !strings.Contains(err.Error(), strconv.Quote(badKey)) {
+		t.Fatalf("Write: %v, want ErrNotBlock naming %q", err, badKey)
+	}
+	for i := range bad {
+		if got := readOne(t, s, blocks[i].Key, 1); string(got) != string(blocks[i].Data) {
+			t.Fatalf("block %d, before the list, was not stored: %s", i, eventTimeOf(got))
+		}
+	}
+	if typ := client.Type(ctx, badKey).Val(); typ != "list" {
+		t.Errorf("the list became a %s", typ)
+	}
+}
+
 // TestRedisScriptFlushed: a server that lost the script (restart, failover,
 // SCRIPT FLUSH) gets it again.
 func TestRedisScriptFlushed(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,9 @@ func (k Key) String() string {
 	b.WriteByte(')')
 	return b.String()
 }
+
+// Equal reports whether k and o are the same entity key.
+func (k Key) Equal(o Key) bool { return k.Entity == o.Entity && slices.Equal(k.Values, o.Values) }
 
 // Block is one stored block: the latest row of one feature group for one
 // entity key.

@@ -77,7 +77,9 @@ func (t *Tiered) read(ctx context.Context, keys []Key, groups []uint32, policies
 			}
 		}
 		if l1 > 0 {
+			_, span := tierSpan(ctx, "ofs.l1", l1*len(keys))
 			hits, absents = c.mem.lookupAll(keys, c.hashKey, groups, policies, now, out)
+			endTier(span, hits+absents, nil)
 			c.m.count(c.m.l1Hit, hits)
 			c.m.count(c.m.l1Absent, absents)
 			c.m.count(c.m.l1Miss, l1*len(keys)-hits-absents)
@@ -164,12 +166,22 @@ func (t *Tiered) readMisses(ctx context.Context, keys []Key, groups []uint32, po
 	// caller's from escaping (TieredReader builds them on its stack).
 	r := &read{t: t, keys: keys, groups: groups, policies: slices.Clone(policies), hashes: hashes, out: out, now: now}
 	if c.disk != nil {
+		_, span := tierSpan(ctx, "ofs.l2", len(todo))
+		n := len(todo)
 		todo = r.disk(todo)
+		endTier(span, n-len(todo), nil)
 	}
 	if len(todo) == 0 {
 		return nil
 	}
-	return r.fetch(ctx, todo)
+	sctx, span := tierSpan(ctx, "ofs.store", len(todo))
+	err := r.fetch(sctx, todo)
+	if err != nil {
+		endTier(span, 0, err)
+	} else {
+		endTier(span, len(todo), nil)
+	}
+	return err
 }
 
 // read is the state of one Read past the L1.

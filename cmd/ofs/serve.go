@@ -186,6 +186,13 @@ func serve(sig context.Context, rt *node.Node) error {
 		}
 		gopts = append(gopts, grpc.Creds(credentials.NewTLS(tcfg)))
 	}
+	tp, err := servers.NewTracerProvider(ctx, rt.Cfg.Tracing)
+	if err != nil {
+		_ = lis.Close() // the error says more
+		return err
+	}
+	defer servers.StopTracing(tp, rt.Log)
+	gopts = append(gopts, servers.Tracing(tp)...)
 	if age := rt.Cfg.GRPC.MaxConnectionAge; age > 0 {
 		gopts = append(gopts, grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: age,
 			MaxConnectionAgeGrace: shutdownGrace}))

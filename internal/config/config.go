@@ -44,6 +44,9 @@ type Config struct {
 	Limits LimitsConfig `yaml:"limits"`
 	// StoreReads guards the servers' reads of the stores.
 	StoreReads StoreReadsConfig `yaml:"store_reads"`
+	// Tracing sends OpenTelemetry traces of `ofs serve`'s calls; off
+	// without an endpoint.
+	Tracing servers.TracingConfig `yaml:"tracing"`
 }
 
 // LimitsConfig bounds the requests of the gRPC servers. Each is checked
@@ -207,6 +210,7 @@ func Default() Config {
 			RetrieveMaxAnswerBytes: feature.DefaultMaxAnswerBytes},
 		StoreReads: StoreReadsConfig{Timeout: views.DefaultReadTimeout, BreakerFailures: views.DefaultBreakerFailures,
 			BreakerCooldown: views.DefaultBreakerCooldown},
+		Tracing: servers.TracingConfig{SampleRatio: 0.01, Service: "ofs-serve"},
 	}
 }
 
@@ -250,6 +254,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("metrics.pprof_addr %q is not a loopback address (127.0.0.1:port, [::1]:port, localhost:port)", a))
 	}
 	errs = append(errs, c.Persist.validate()...)
+	errs = append(errs, c.Tracing.Validate())
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.Log.Level)); err != nil {
 		errs = append(errs, fmt.Errorf("log.level: %w", err))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import threading
 from datetime import datetime, timezone
 import tempfile
 import time
@@ -13,7 +14,7 @@ import pandas as pd
 import pytest
 
 import ofs
-from conftest import ROOT, Installation, wait_found
+from conftest import ROOT, Installation, free_port, wait_found, wait_serving
 
 BENCH_FEATURES = 50
 BENCH_YAML = (
@@ -187,3 +188,53 @@ def test_persist_outcomes_and_idempotency_key(ofs_install: Installation) -> None
         with pytest.raises(ofs.OfsPersistError) as e2:
             c.persist("user_activity", other, idempotency_key=e.value.idempotency_key, stamp_time=e.value.stamp_time)
         assert e2.value.outcome == "not_applied"
+
+
+def test_rolling_restart_of_a_server_fails_no_call(ofs_install: Installation, client: ofs.Client) -> None:
+    """A second server beside the installation's, and a client of both (round
+    robin): while the second is stopped (SIGTERM: NOT_SERVING, GOAWAY, the calls
+    in flight finish) and started again, every Retrieve succeeds: the client's
+    retries carry the calls that meet the stopping server to the other."""
+    client.persist("user_profile", [{"keys": {"user_id": 4242}, "values": {"age": 42}}])
+    other = free_port()
+    log = Path(tempfile.mkdtemp(prefix="ofs-py-restart")) / "serve.log"
+
+    def start() -> subprocess.Popen:
+        env = dict(ofs_install.env, OFS_GRPC_ADDR=other, OFS_METRICS_ADDR=free_port())
+        with open(log, "ab") as out:
+            return subprocess.Popen([str(ofs_install.binary), "serve"], env=env, stdout=out, stderr=subprocess.STDOUT)
+
+    proc = start()
+    try:
+        wait_serving(other)
+        both = f"ipv4:{ofs_install.addr},{other}"
+        calls, failures = 0, []
+        stop = threading.Event()
+
+        def call() -> None:
+            nonlocal calls
+            with ofs.Client(both, timeout=10) as c:
+                while not stop.is_set():
+                    try:
+                        res = c.retrieve("user", [4242], ["user_profile"])
+                        if res.to_pandas()["age"].tolist() != [42]:
+                            failures.append(f"answer {res.to_pandas().to_dict()}")
+                    except ofs.OfsError as e:
+                        failures.append(str(e))
+                    calls += 1
+
+        t = threading.Thread(target=call)
+        t.start()
+        time.sleep(1)
+        proc.terminate()
+        assert proc.wait(60) == 0, log.read_text(errors="replace")
+        proc = start()
+        wait_serving(other)
+        time.sleep(1)
+        stop.set()
+        t.join(30)
+        assert calls > 50, f"only {calls} calls in the restart"
+        assert failures == [], f"{len(failures)} of {calls} calls failed: {failures[:3]}"
+    finally:
+        proc.terminate()
+        proc.wait(60)

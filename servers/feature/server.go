@@ -180,15 +180,20 @@ func (s *Server) retrieve(ctx context.Context, req *featurev1.RetrieveRequest) (
 		if !synced && s.sync != nil {
 			unknown = new(bool)
 		}
-		resp := s.assemble(p, keys, blocksOf, verified, req.GetTypedValues(), unknown)
-		if unknown == nil || !*unknown {
-			return s.checkAnswer(p, resp)
+		mem := borrowAnswer(ctx)
+		resp := s.assemble(p, keys, blocksOf, verified, req.GetTypedValues(), unknown, mem)
+		if unknown != nil && *unknown {
+			lend(mem, nil)
+			if newer := s.syncRegistry(ctx, snap, read); newer != nil {
+				snap = newer
+				continue // read and answer again with the registry that knows the block
+			}
+			mem = borrowAnswer(ctx)
+			resp = s.assemble(p, keys, blocksOf, verified, req.GetTypedValues(), nil, mem)
 		}
-		if newer := s.syncRegistry(ctx, snap, read); newer != nil {
-			snap = newer
-			continue // read and answer again with the registry that knows the block
-		}
-		return s.checkAnswer(p, s.assemble(p, keys, blocksOf, verified, req.GetTypedValues(), nil))
+		resp, err = s.checkAnswer(p, resp)
+		lend(mem, resp)
+		return resp, err
 	}
 }
 
@@ -364,14 +369,14 @@ func (s *Server) fetchStore(ctx context.Context, p *plan, storeID string, keys [
 // assemble answers the request of plan p from the blocks. With unknown
 // set, a block of a schema version p's snapshot lacks stops it: it sets
 // *unknown and returns nil, for the caller to sync the registry.
-func (s *Server) assemble(p *plan, keys []views.Key, blocksOf [][][]byte, verified []bool, typed bool, unknown *bool) *featurev1.RetrieveResponse {
+func (s *Server) assemble(p *plan, keys []views.Key, blocksOf [][][]byte, verified []bool, typed bool, unknown *bool, mem *answerMem) *featurev1.RetrieveResponse {
 	n := len(keys)
 	var fp32 []float32
 	var fp64 []float64
 	var i64 []int64
 	var u64 []uint64
 	if w := p.width[classFP32]; w > 0 {
-		fp32 = make([]float32, n*w)
+		fp32 = mem.fp32s(n * w)
 	}
 	if w := p.width[classFP64]; w > 0 {
 		fp64 = make([]float64, n*w)
@@ -382,9 +387,7 @@ func (s *Server) assemble(p *plan, keys []views.Key, blocksOf [][][]byte, verifi
 	if w := p.width[classUint64]; w > 0 {
 		u64 = make([]uint64, n*w)
 	}
-	rows := make([]*featurev1.Row, n)
-	rowMem := make([]featurev1.Row, n)
-	found := make([]bool, n*len(p.groups))
+	rowMem, rows, found := mem.rowMessages(n, len(p.groups))
 	var strs []string
 	if p.strings > 0 {
 		strs = make([]string, n*p.strings)
@@ -498,7 +501,8 @@ func (s *Server) assemble(p *plan, keys []views.Key, blocksOf [][][]byte, verifi
 			s.defaults.WithLabelValues(p.groups[j].group.Name, "expired").Add(float64(n))
 		}
 	}
-	resp := &featurev1.RetrieveResponse{Columns: p.columns, Rows: rows, RegistryRevision: p.rev}
+	resp := mem.response()
+	resp.Columns, resp.Rows, resp.RegistryRevision = p.columns, rows, p.rev
 	for m := range numMatrices {
 		if p.matrix[m] < 0 {
 			continue
@@ -523,17 +527,18 @@ func (s *Server) assemble(p *plan, keys []views.Key, blocksOf [][][]byte, verifi
 	return resp
 }
 
-// touchBlocks reads the first byte of every block before assemble opens
-// them one by one: blocks of random keys are cache misses, and these loads,
-// depending on nothing but the slices, let the CPU wait for many at once.
+// touchBlocks reads one byte of every cache line of every block before
+// assemble opens them one by one: blocks of random keys are cache misses,
+// and these loads, depending on nothing but the slices, let the CPU wait
+// for many at once instead of for each in turn.
 //
 //go:noinline
 func touchBlocks(blocksOf [][][]byte) byte {
 	var sum byte
 	for _, bs := range blocksOf {
 		for _, b := range bs {
-			if len(b) > 0 {
-				sum += b[0]
+			for i := 0; i < len(b); i += 64 {
+				sum += b[i]
 			}
 		}
 	}

@@ -73,7 +73,7 @@ owns set on top (grpc.tls from grpcTLS, the L2 cache directory).
 {{- fail "grpcTLS.mutual needs grpcTLS.secretName (a Secret with tls.crt, tls.key and ca.crt)" -}}
 {{- end -}}
 {{- range $k, $_ := .Values.config -}}
-{{- if not (has $k (list "prefix" "kafka" "etcd" "grpc" "metrics" "auth" "cache" "log" "stores" "persist" "limits" "store_reads")) -}}
+{{- if not (has $k (list "prefix" "kafka" "etcd" "grpc" "metrics" "auth" "cache" "log" "stores" "persist" "limits" "store_reads" "tracing")) -}}
 {{- fail (printf "config.%s is not a field of the ofs configuration (see examples/ofs.yaml)" $k) -}}
 {{- end -}}
 {{- end -}}

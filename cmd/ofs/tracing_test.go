@@ -1,0 +1,43 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ofstack/ofs/internal/testenv"
+)
+
+// TestServeTraces: `ofs serve` with a tracing endpoint sends the spans of
+// a Retrieve (the call's, and its cache tiers') over OTLP, named by its
+// service.
+func TestServeTraces(t *testing.T) {
+	recv := testenv.NewOTLPReceiver(t)
+	env, addr, prefix := publishEnv(t)
+	cfgFile := filepath.Join(t.TempDir(), "ofs.yaml")
+	cfg := fmt.Sprintf("stores:\n  default:\n    redis:\n      addrs: [%q]\n      key_prefix: %q\n"+
+		"tracing:\n  endpoint: %q\n  sample_ratio: 1\n", testenv.Redis(t), prefix+":", recv.Addr)
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env = append(env, "OFS_CONFIG="+cfgFile)
+	start(t, env, "process", "registry")
+	start(t, env, "serve")
+	waitServing(t, addr)
+	applyExample(t, env)
+	if out, err := run(t, env, "get", "--addr", addr, "--entity", "user", "--group", "user_profile", "42"); err != nil {
+		t.Fatalf("get: %v\n%s", err, out)
+	}
+	for _, name := range []string{"ofs.feature.v1.FeatureService/Retrieve", "ofs.l1", "ofs.store"} {
+		if !recv.WaitSpan(name, 30*time.Second) {
+			names, _ := recv.Spans()
+			t.Fatalf("no span %q within 30 s; got %q", name, names)
+		}
+	}
+	if _, svc := recv.Spans(); !slices.Contains(svc, "ofs-serve") {
+		t.Errorf("spans of services %q, want ofs-serve", svc)
+	}
+}

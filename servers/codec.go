@@ -1,0 +1,87 @@
+package servers
+
+import (
+	"reflect"
+	"sync"
+
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
+)
+
+// An AppendFunc appends the protobuf wire form of m to dst: the bytes
+// proto.Marshal gives, written without reflection for a message that a
+// server answers often and that is costly to marshal (a Retrieve answer of
+// many rows).
+type AppendFunc func(dst []byte, m any) ([]byte, error)
+
+// appenders holds the AppendFuncs by message type; RegisterAppend fills it
+// from init functions only, so that reads need no lock.
+var appenders = map[reflect.Type]AppendFunc{}
+
+// RegisterAppend makes every server of NewGRPC marshal messages of m's type
+// (a pointer to a generated message) with f. Call it from an init function;
+// the package's tests must show that f writes what proto.Marshal does.
+func RegisterAppend(m any, f AppendFunc) {
+	t := reflect.TypeOf(m)
+	if _, dup := appenders[t]; dup {
+		panic("servers: RegisterAppend called twice for " + t.String())
+	}
+	appenders[t] = f
+}
+
+// serverCodec is the proto codec with the registered AppendFuncs: their
+// output goes to buffers of its own pool, which gRPC hands back when it
+// has written them, so a large answer is neither allocated nor copied per
+// call.
+type serverCodec struct {
+	base encoding.CodecV2
+}
+
+func newServerCodec() serverCodec { return serverCodec{base: encoding.GetCodecV2(proto.Name)} }
+
+func (c serverCodec) Name() string { return c.base.Name() }
+
+func (c serverCodec) Marshal(v any) (mem.BufferSlice, error) {
+	f, ok := appenders[reflect.TypeOf(v)]
+	if !ok {
+		return c.base.Marshal(v)
+	}
+	buf := answerPool.Get(0)
+	out, err := f((*buf)[:0], v)
+	if err != nil {
+		answerPool.Put(buf)
+		return nil, err
+	}
+	*buf = out
+	return mem.BufferSlice{mem.NewBuffer(buf, answerPool)}, nil
+}
+
+func (c serverCodec) Unmarshal(data mem.BufferSlice, v any) error { return c.base.Unmarshal(data, v) }
+
+// answerPool keeps the buffers of appended answers. A buffer keeps the
+// capacity it grew to, so after the first calls an answer of a usual size
+// is appended without growing.
+var answerPool = &bufferPool{}
+
+type bufferPool struct{ pool sync.Pool }
+
+// maxPooled bounds the buffers kept: an unusually large answer is left to
+// the garbage collector rather than held for the next.
+const maxPooled = 4 << 20
+
+func (p *bufferPool) Get(length int) *[]byte {
+	if b, ok := p.pool.Get().(*[]byte); ok && cap(*b) >= length {
+		*b = (*b)[:length]
+		return b
+	}
+	b := make([]byte, length, max(length, 4096))
+	return &b
+}
+
+func (p *bufferPool) Put(b *[]byte) {
+	if cap(*b) > maxPooled {
+		return
+	}
+	p.pool.Put(b)
+}
