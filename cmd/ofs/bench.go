@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
-	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -20,14 +18,9 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/ofstack/ofs/codec"
-	"github.com/ofstack/ofs/internal/blocks"
 	"github.com/ofstack/ofs/internal/loadgen"
 	featurev1 "github.com/ofstack/ofs/proto/ofs/feature/v1"
-	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/servers"
-	"github.com/ofstack/ofs/servers/feature"
-	"github.com/ofstack/ofs/views"
 )
 
 // benchOptions are shared by `ofs bench retrieve` and the target process it
@@ -226,129 +219,10 @@ func newBenchTarget(g *globals) *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return benchTarget(cmd.Context(), g, &o)
+			t := loadgen.Target{Keys: o.keys, Features: o.features, Cache: o.mode == "cache", Kind: o.storeKind(), Open: o.openStore}
+			return t.Serve(cmd.Context(), g.stdout)
 		},
 	}
 	o.register(cmd)
 	return cmd
-}
-
-func benchTarget(ctx context.Context, g *globals, o *benchOptions) error {
-	features := make([]schema.Feature, o.features)
-	for i := range features {
-		features[i] = schema.Feature{Name: fmt.Sprintf("f%03d", i), Type: schema.FP32}
-	}
-	reg := schema.NewRegistry()
-	at := time.Now()
-	for i, c := range []schema.Command{
-		schema.ApplyStore{ID: "bench", Kind: o.storeKind(), Connection: "bench"},
-		schema.ApplyEntity{Name: "bench_user", Keys: []schema.KeyColumn{{Name: "id", Type: schema.Int64}}},
-		schema.ApplyFeatureGroup{Name: "bench_fp32", Entity: "bench_user", ID: 1, Store: "bench", Features: features},
-	} {
-		var err error
-		if reg, _, err = reg.Apply(schema.Request{ID: strconv.Itoa(i), Actor: "bench", Command: c}, at); err != nil {
-			return err
-		}
-	}
-	store, err := o.openStore(reg)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	if err := seed(ctx, store, reg, o); err != nil {
-		return err
-	}
-	holder := schema.NewHolder(schema.NewSnapshot(reg))
-	var reader feature.Reader = store
-	if o.mode == "cache" {
-		cache, err := views.NewCache(views.CacheMemory(1 << 30))
-		if err != nil {
-			return err
-		}
-		defer cache.Close()
-		tiered := cache.Tiered(store).Reader(func(uint32) schema.CachePolicy {
-			return schema.CachePolicy{L1: true, TTL: time.Hour}
-		})
-		if err := warm(ctx, tiered, o); err != nil {
-			return err
-		}
-		reader = tiered
-	}
-	srv := feature.New(holder, func(string) (feature.Reader, error) { return reader, nil })
-	gs, _ := servers.NewGRPC(slogDiscard())
-	featurev1.RegisterFeatureServiceServer(gs, srv)
-	gs.RegisterService(&loadgen.EchoService, nil)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	if path := os.Getenv("OFS_BENCH_CPUPROFILE"); path != "" { // a profile of the server half, for whoever tunes it
-		f, err := os.Create(path)
-		if err != nil {
-			return err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		go func() {
-			time.Sleep(8 * time.Second)
-			pprof.StopCPUProfile()
-			_ = f.Close()
-		}()
-	}
-	fmt.Fprintf(g.stdout, "READY %s\n", lis.Addr())
-	go func() {
-		<-ctx.Done()
-		gs.Stop()
-	}()
-	return gs.Serve(lis)
-}
-
-// warm reads every key once through the cache, so that every request of
-// the measurement is an L1 hit.
-func warm(ctx context.Context, r feature.Reader, o *benchOptions) error {
-	keys := make([]views.Key, 0, 1000)
-	for k := range o.keys {
-		keys = append(keys, views.Key{Entity: "bench_user", Values: []string{strconv.Itoa(k)}})
-		if len(keys) == cap(keys) || k == o.keys-1 {
-			if _, err := r.Read(ctx, keys, []uint32{1}); err != nil {
-				return fmt.Errorf("warm the cache: %w", err)
-			}
-			keys = keys[:0]
-		}
-	}
-	return nil
-}
-
-// seed writes one block per key, 1000 per Write.
-func seed(ctx context.Context, store views.Store, reg *schema.Registry, o *benchOptions) error {
-	g, _ := reg.FeatureGroup("bench_fp32")
-	l, err := blocks.NewLayout(g.Active())
-	if err != nil {
-		return err
-	}
-	b := codec.NewBuilder(l)
-	vals := make([]float32, o.features)
-	now := time.Now().UnixMicro()
-	batch := make([]views.Block, 0, 1000)
-	for k := range o.keys {
-		for i := range vals {
-			vals[i] = float32(k) + float32(i)/1000
-		}
-		b.Reset()
-		b.SetFloat32Columns(0, vals)
-		data, err := b.Append(nil, now, codec.NeverExpires)
-		if err != nil {
-			return err
-		}
-		batch = append(batch, views.Block{Key: views.Key{Entity: "bench_user", Values: []string{strconv.Itoa(k)}},
-			Group: g.ID, Data: data, EventTime: now})
-		if len(batch) == cap(batch) || k == o.keys-1 {
-			if err := store.Write(ctx, batch); err != nil {
-				return fmt.Errorf("seed: %w", err)
-			}
-			batch = batch[:0]
-		}
-	}
-	return nil
 }

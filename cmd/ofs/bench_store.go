@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/ofstack/ofs/internal/config"
 	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/views"
 	"github.com/ofstack/ofs/views/connections"
@@ -32,11 +33,11 @@ func (o *benchOptions) checkStore() error {
 			return errors.New("--store redis needs --redis")
 		}
 	case benchRedisCluster:
-		if len(splitList(o.redisCluster)) == 0 {
+		if len(config.SplitList(o.redisCluster)) == 0 {
 			return errors.New("--store redis-cluster needs --redis-cluster (or OFS_REDIS_CLUSTER_ADDRS)")
 		}
 	case benchScylla:
-		if len(splitList(o.cassandra)) == 0 {
+		if len(config.SplitList(o.cassandra)) == 0 {
 			return errors.New("--store scylla needs --cassandra (or OFS_CASSANDRA_HOSTS)")
 		}
 	default:
@@ -63,10 +64,10 @@ func (o *benchOptions) openStore(reg *schema.Registry) (views.Store, error) {
 		return views.OpenRedis(&redis.UniversalOptions{Addrs: []string{o.redisAddr}, PoolSize: 64},
 			views.RedisPrefix(o.keyPrefix))
 	case benchRedisCluster:
-		return views.OpenRedis(&redis.UniversalOptions{Addrs: splitList(o.redisCluster), IsClusterMode: true, PoolSize: 64},
+		return views.OpenRedis(&redis.UniversalOptions{Addrs: config.SplitList(o.redisCluster), IsClusterMode: true, PoolSize: 64},
 			views.RedisPrefix(o.keyPrefix))
 	case benchScylla:
-		return views.OpenScylla(splitList(o.cassandra), views.ScyllaKeyspace(o.keyspace),
+		return views.OpenScylla(config.SplitList(o.cassandra), views.ScyllaKeyspace(o.keyspace),
 			views.ScyllaTimeout(30*time.Second),
 			views.ScyllaAuth(envOr("OFS_CASSANDRA_USER", "cassandra"), envOr("OFS_CASSANDRA_PASSWORD", "cassandra")),
 			views.ScyllaTables(func(entity string) (views.Table, bool) {

@@ -5,8 +5,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
-
-	"github.com/ofstack/ofs/views/connections"
 )
 
 func newConfigCmd(g *globals) *cobra.Command {
@@ -34,7 +32,7 @@ func newConfigCmd(g *globals) *cobra.Command {
 			if _, err := cfg.Etcd.TLS.Config(); err != nil {
 				return usageError{fmt.Errorf("etcd.tls: %w", err)}
 			}
-			shown := cfg.masked()
+			shown := cfg.Masked()
 			enc := yaml.NewEncoder(g.stdout)
 			enc.SetIndent(2)
 			if err := enc.Encode(&shown); err != nil {
@@ -46,40 +44,4 @@ func newConfigCmd(g *globals) *cobra.Command {
 	cf.register(check, true)
 	cmd.AddCommand(check)
 	return cmd
-}
-
-// masked returns a copy of c with its secrets replaced by "***".
-func (c *Config) masked() Config {
-	m := *c
-	mask := func(s string) string {
-		if s == "" {
-			return ""
-		}
-		return "***"
-	}
-	maskAll := func(in []string) []string {
-		out := make([]string, len(in))
-		for i := range in {
-			out[i] = "***"
-		}
-		return out
-	}
-	m.Kafka.SASL.Password = mask(m.Kafka.SASL.Password)
-	m.Etcd.Password = mask(m.Etcd.Password)
-	m.Auth.ReaderTokens, m.Auth.WriterTokens = maskAll(m.Auth.ReaderTokens), maskAll(m.Auth.WriterTokens)
-	m.Stores = make(connections.Configs, len(c.Stores))
-	for name, s := range c.Stores {
-		if s.Redis != nil {
-			r := *s.Redis
-			r.Password = mask(r.Password)
-			s.Redis = &r
-		}
-		if s.Scylla != nil {
-			sc := *s.Scylla
-			sc.Password = mask(sc.Password)
-			s.Scylla = &sc
-		}
-		m.Stores[name] = s
-	}
-	return m
 }

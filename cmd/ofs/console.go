@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/ofstack/ofs/internal/node"
 	"github.com/ofstack/ofs/internal/tlsconf"
 	registryv1 "github.com/ofstack/ofs/proto/ofs/registry/v1"
 	"github.com/ofstack/ofs/schema"
@@ -32,18 +33,18 @@ func (r inProcessRegistry) Apply(ctx context.Context, in *registryv1.ApplyReques
 
 // newConsole returns the web console of `ofs serve` (nil when it is off),
 // reading through the same tiered readers as Retrieve.
-func newConsole(rt *runtime, holder *schema.Holder, reg registryv1.RegistryServiceServer,
+func newConsole(rt *node.Node, holder *schema.Holder, reg registryv1.RegistryServiceServer,
 	readers func(string) (feature.Reader, error),
 ) (*console.Server, error) {
-	addr := rt.cfg.Console.Addr
+	addr := rt.Cfg.Console.Addr
 	if addr == "" || addr == "none" {
 		return nil, nil
 	}
 	host, _ := os.Hostname()
 	opts := []console.Option{
-		console.WithLogger(rt.log.With("server", "console")),
-		console.WithTokens(rt.cfg.Auth.ReaderTokens, rt.cfg.Auth.WriterTokens),
-		console.WithMetrics(rt.metrics),
+		console.WithLogger(rt.Log.With("server", "console")),
+		console.WithTokens(rt.Cfg.Auth.ReaderTokens, rt.Cfg.Auth.WriterTokens),
+		console.WithMetrics(rt.Metrics),
 		console.WithActor("ofs-console@" + host),
 		console.WithReaders(func(store string) (console.Locator, error) {
 			r, err := readers(store)
@@ -57,12 +58,12 @@ func newConsole(rt *runtime, holder *schema.Holder, reg registryv1.RegistryServi
 			return loc, nil
 		}),
 	}
-	if f := rt.cfg.Console.TLS; f.Enabled() {
+	if f := rt.Cfg.Console.TLS; f.Enabled() {
 		tcfg, err := tlsconf.Server(f)
 		if err != nil {
 			return nil, fmt.Errorf("console.tls: %w", err)
 		}
 		opts = append(opts, console.WithTLS(tcfg, f.CAFile != ""))
 	}
-	return console.New(addr, holder, inProcessRegistry{reg}, rt.cfg.Kafka.Brokers, rt.sarama("ofs-console"), rt.names, opts...)
+	return console.New(addr, holder, inProcessRegistry{reg}, rt.Cfg.Kafka.Brokers, rt.Sarama("ofs-console"), rt.Names, opts...)
 }

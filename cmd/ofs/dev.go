@@ -8,24 +8,16 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/ofstack/ofs/examples"
-	"github.com/ofstack/ofs/internal/answer"
+	"github.com/ofstack/ofs/internal/config"
+	"github.com/ofstack/ofs/internal/devmode"
 	"github.com/ofstack/ofs/internal/etcdserver"
-	"github.com/ofstack/ofs/internal/plan"
-	featurev1 "github.com/ofstack/ofs/proto/ofs/feature/v1"
-	registryv1 "github.com/ofstack/ofs/proto/ofs/registry/v1"
-	"github.com/ofstack/ofs/topics"
+	"github.com/ofstack/ofs/internal/node"
 	"github.com/ofstack/ofs/views/connections"
 )
 
@@ -72,24 +64,13 @@ func newDev(g *globals) *cobra.Command {
 	return cmd
 }
 
-func loopbackPort(addr string) (int, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return 0, err
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return 0, fmt.Errorf("%s is not a loopback address", addr)
-	}
-	return strconv.Atoi(port)
-}
-
 func runDev(ctx context.Context, g *globals, o *devOptions) error {
 	t0 := time.Now()
-	kport, err := loopbackPort(o.kafkaAddr)
+	kport, err := devmode.LoopbackPort(o.kafkaAddr)
 	if err != nil {
 		return usageError{fmt.Errorf("--kafka-addr: %w", err)}
 	}
-	eport, err := loopbackPort(o.etcdAddr)
+	eport, err := devmode.LoopbackPort(o.etcdAddr)
 	if err != nil {
 		return usageError{fmt.Errorf("--etcd-addr: %w", err)}
 	}
@@ -117,7 +98,7 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 	}
 	defer etcd.Close()
 
-	cfg := defaultConfig()
+	cfg := config.Default()
 	cfg.Kafka.Brokers = broker.ListenAddrs()
 	cfg.Kafka.FeaturePartitions = 4
 	cfg.Etcd.Endpoints = []string{etcd.Endpoint()}
@@ -129,18 +110,18 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}
 	}
-	rt, err := newRuntime(&cfg, g)
+	rt, err := node.New(&cfg, g.stderr)
 	if err != nil {
 		return err
 	}
 	defer rt.Close()
-	if err := rt.ensureTopics(); err != nil {
+	if err := rt.EnsureTopics(); err != nil {
 		return err
 	}
 
-	rt.ready.expect("registry", "ingest", "serve")
+	rt.Ready.Expect("registry", "ingest", "serve")
 	grp, gctx := errgroup.WithContext(ctx) // serve() serves the metrics
-	for _, run := range []func(context.Context, *runtime, *errgroup.Group) error{runRegistryProcessor, runIngestProcessor} {
+	for _, run := range []func(context.Context, *node.Node, *errgroup.Group) error{runRegistryProcessor, runIngestProcessor} {
 		grp.Go(func() error {
 			if err := run(gctx, rt, grp); err != nil && !errors.Is(err, context.Canceled) {
 				return err
@@ -150,156 +131,12 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 	}
 	grp.Go(func() error { return serve(gctx, rt) })
 	grp.Go(func() error {
-		if err := devDemo(gctx, g, rt, o, t0, dir, kept); err != nil && gctx.Err() == nil {
+		demo := devmode.Demo{Out: g.stdout, Node: rt, GRPCAddr: o.grpcAddr, MetricsAddr: o.metricsAddr,
+			ConsoleAddr: o.consoleAddr, NoData: o.noDemo, Started: t0, Dir: dir, Kept: kept}
+		if err := demo.Run(gctx); err != nil && gctx.Err() == nil {
 			return fmt.Errorf("demo: %w", err)
 		}
 		return nil
 	})
 	return grp.Wait()
-}
-
-// devDemo waits until the server serves, applies the example registry,
-// publishes sample events, prints what Retrieve answers, and says what to
-// do next.
-func devDemo(ctx context.Context, g *globals, rt *runtime, o *devOptions, t0 time.Time, dir string, kept bool) error {
-	conn, err := grpc.NewClient(o.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if err := waitHealthy(ctx, conn); err != nil {
-		return err
-	}
-	out := g.stdout
-	fmt.Fprintf(out, "ofs dev is up in %s: broker, etcd, registry and ingest processors, and the gRPC server, in one process.\n\n",
-		time.Since(t0).Round(time.Millisecond))
-	if !o.noDemo {
-		if err := demoData(ctx, g, rt, conn); err != nil {
-			return err
-		}
-	}
-	printNextSteps(out, nextSteps{
-		ofs:     selfCommand(),
-		brokers: strings.Join(rt.cfg.Kafka.Brokers, ","),
-		etcd:    strings.Join(rt.cfg.Etcd.Endpoints, ","),
-		grpc:    o.grpcAddr,
-		metrics: o.metricsAddr,
-		topic:   string(rt.names.Features),
-		console: o.consoleAddr,
-	})
-	if kept {
-		fmt.Fprintf(out, "Kept on disk in %s: the broker's log, etcd and the feature store; a new `ofs dev --dir %s` starts from them.\n", dir, dir)
-	} else {
-		fmt.Fprintf(out, "Nothing is kept: the broker, etcd and the store live in %s, removed on exit (use --dir to keep them).\n", dir)
-	}
-	fmt.Fprintln(out, "Press Ctrl-C to stop.")
-	return nil
-}
-
-func waitHealthy(ctx context.Context, conn *grpc.ClientConn) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
-	h := healthpb.NewHealthClient(conn)
-	for {
-		resp, err := h.Check(ctx, &healthpb.HealthCheckRequest{})
-		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("the server did not become healthy: %w", errors.Join(err, ctx.Err()))
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-// demoData applies the example registry, publishes a few events and prints
-// them back through Retrieve.
-func demoData(ctx context.Context, g *globals, rt *runtime, conn *grpc.ClientConn) error {
-	out := g.stdout
-	reg := registryv1.NewRegistryServiceClient(conn)
-	f, err := plan.ParseFile("examples/registry.yaml", examples.Registry)
-	if err != nil {
-		return err
-	}
-	cmds, err := f.Commands()
-	if err != nil {
-		return err
-	}
-	if err := plan.Apply(ctx, out, reg, "examples/registry.yaml", cmds, false, plan.CurrentActor()); err != nil {
-		return err
-	}
-
-	producer, err := sarama.NewSyncProducer(rt.cfg.Kafka.Brokers, rt.sarama("ofs-dev-demo"))
-	if err != nil {
-		return err
-	}
-	defer producer.Close()
-	users := make([]string, 0, 4) // with room for the key that has no data
-	users = append(users, "1", "2", "3")
-	var msgs []*sarama.ProducerMessage
-	for i, u := range users {
-		for group, values := range map[string]string{
-			"user_profile":  fmt.Sprintf(`{"age":%d,"country":%q,"is_premium":%t,"lifetime_value":%g,"embedding":[%s]}`, 25+i*7, []string{"DE", "IN", "BR"}[i], i%2 == 0, 120.5*float64(i+1), embeddingText(i)),
-			"user_activity": fmt.Sprintf(`{"clicks_1h":%d,"views_1h":%d,"ctr_1h":%g}`, 3*(i+1), 40*(i+1), float64(3*(i+1))/float64(40*(i+1))),
-		} {
-			msgs = append(msgs, &sarama.ProducerMessage{
-				Topic: string(rt.names.Features),
-				Key:   sarama.StringEncoder(topics.FeatureKey("user", group, u)),
-				Value: sarama.StringEncoder(fmt.Sprintf(`{"entity":"user","keys":{"user_id":%s},"feature_group":%q,"values":%s}`, u, group, values)),
-			})
-		}
-	}
-	if err := producer.SendMessages(msgs); err != nil {
-		return fmt.Errorf("publish the sample events: %w", err)
-	}
-	fmt.Fprintf(out, "\nPublished %d sample events to %s (JSON, as kcat or a Spark job would).\n", len(msgs), rt.names.Features)
-
-	fs := featurev1.NewFeatureServiceClient(conn)
-	req := &featurev1.RetrieveRequest{Entity: "user", KeyValues: append(users, "404"), TypedValues: true,
-		Groups: []*featurev1.GroupSelection{
-			{FeatureGroup: "user_profile", Features: []string{"age", "country", "is_premium", "embedding"}},
-			{FeatureGroup: "user_activity"},
-		}}
-	deadline := time.Now().Add(time.Minute)
-	var resp *featurev1.RetrieveResponse
-	for {
-		resp, err = fs.Retrieve(ctx, req)
-		if err != nil {
-			return fmt.Errorf("retrieve: %w", err)
-		}
-		if allFound(resp, len(users)) {
-			break
-		}
-		if time.Now().After(deadline) {
-			return errors.New("the sample events were not ingested within a minute")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	fmt.Fprintln(out, "Retrieve of users 1, 2, 3 and 404 (which has no data, so it gets the defaults):")
-	fmt.Fprintln(out)
-	keyReq := &featurev1.RetrieveRequest{Entity: req.GetEntity(), Groups: req.GetGroups()}
-	for _, k := range req.GetKeyValues() {
-		keyReq.Keys = append(keyReq.Keys, &featurev1.EntityKey{Values: []string{k}})
-	}
-	return answer.Table(out, keyReq, resp, []string{"user_id"}, false)
-}
-
-func allFound(resp *featurev1.RetrieveResponse, n int) bool {
-	for _, r := range resp.GetRows()[:n] {
-		for _, f := range r.GetFound() {
-			if !f {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func embeddingText(i int) string {
-	parts := make([]string, 16)
-	for k := range parts {
-		parts[k] = strconv.FormatFloat(float64(i)+float64(k)/16, 'g', -1, 64)
-	}
-	return strings.Join(parts, ",")
 }

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/ofstack/ofs/internal/answer"
+	"github.com/ofstack/ofs/internal/config"
 	featurev1 "github.com/ofstack/ofs/proto/ofs/feature/v1"
 	registryv1 "github.com/ofstack/ofs/proto/ofs/registry/v1"
 )
@@ -104,7 +105,7 @@ func (o *getOptions) request(args []string) (*featurev1.RetrieveRequest, error) 
 		index[g] = len(req.Groups)
 		req.Groups = append(req.Groups, &featurev1.GroupSelection{FeatureGroup: g})
 	}
-	for _, f := range splitList(o.features) {
+	for _, f := range config.SplitList(o.features) {
 		group, name, qualified := strings.Cut(f, ".")
 		if !qualified {
 			if len(o.groups) > 1 {

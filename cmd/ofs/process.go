@@ -10,13 +10,14 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ofstack/ofs/internal/node"
 	"github.com/ofstack/ofs/processors/registry"
 	"github.com/ofstack/ofs/views/registrycopy"
 )
 
 // processorRunners are the processors `ofs process` can run, by name. Each
 // runs until ctx is done and returns nil then.
-var processorRunners = map[string]func(ctx context.Context, rt *runtime, g *errgroup.Group) error{
+var processorRunners = map[string]func(ctx context.Context, rt *node.Node, g *errgroup.Group) error{
 	"registry": runRegistryProcessor,
 	"ingest":   runIngestProcessor,
 }
@@ -48,19 +49,19 @@ func newProcess(g *globals) *cobra.Command {
 			if len(args) == 0 {
 				args = processorNames()
 			}
-			rt, err := newRuntime(cfg, g)
+			rt, err := node.New(cfg, g.stderr)
 			if err != nil {
 				return err
 			}
 			defer rt.Close()
-			if err := rt.ensureTopics(); err != nil {
+			if err := rt.EnsureTopics(); err != nil {
 				return err
 			}
 			grp, ctx := errgroup.WithContext(cmd.Context())
-			if err := rt.serveMetrics(ctx, grp); err != nil {
+			if err := rt.ServeMetrics(ctx, grp); err != nil {
 				return err
 			}
-			rt.ready.expect(args...)
+			rt.Ready.Expect(args...)
 			for _, name := range args {
 				run := processorRunners[name]
 				grp.Go(func() error {
@@ -72,7 +73,7 @@ func newProcess(g *globals) *cobra.Command {
 			}
 			err = grp.Wait()
 			if cmd.Context().Err() != nil {
-				rt.log.Info("stopped on signal")
+				rt.Log.Info("stopped on signal")
 				return nil
 			}
 			return err
@@ -82,19 +83,19 @@ func newProcess(g *globals) *cobra.Command {
 	return cmd
 }
 
-func runRegistryProcessor(ctx context.Context, rt *runtime, _ *errgroup.Group) error {
-	pub := registrycopy.NewPublisher(rt.etcd, rt.cfg.EtcdRoot())
+func runRegistryProcessor(ctx context.Context, rt *node.Node, _ *errgroup.Group) error {
+	pub := registrycopy.NewPublisher(rt.Etcd, rt.Cfg.EtcdRoot())
 	defer pub.Close()
-	p, err := registry.New(rt.cfg.Kafka.Brokers, rt.names, pub, registry.WithLogger(rt.log.With("processor", "registry")),
-		registry.WithSaramaConfig(rt.sarama(string(rt.names.RegistryGroup))))
+	p, err := registry.New(rt.Cfg.Kafka.Brokers, rt.Names, pub, registry.WithLogger(rt.Log.With("processor", "registry")),
+		registry.WithSaramaConfig(rt.Sarama(string(rt.Names.RegistryGroup))))
 	if err != nil {
 		return err
 	}
 	go func() {
 		select {
 		case <-p.Ready():
-			rt.ready.set("registry", true)
-			rt.log.Info("registry processor ready", "topic", rt.names.Registry, "etcd_root", rt.cfg.EtcdRoot())
+			rt.Ready.Set("registry", true)
+			rt.Log.Info("registry processor ready", "topic", rt.Names.Registry, "etcd_root", rt.Cfg.EtcdRoot())
 		case <-ctx.Done():
 		}
 	}()

@@ -6,17 +6,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync/atomic"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/spf13/cobra"
 
-	"github.com/ofstack/ofs/internal/blocks"
-	"github.com/ofstack/ofs/internal/events"
+	"github.com/ofstack/ofs/internal/config"
+	"github.com/ofstack/ofs/internal/node"
 	"github.com/ofstack/ofs/internal/publish"
 	"github.com/ofstack/ofs/schema"
-	"github.com/ofstack/ofs/topics"
 	"github.com/ofstack/ofs/views/registrycopy"
 )
 
@@ -124,20 +121,20 @@ func parseTimeUnit(s string) (time.Duration, error) {
 	return 0, fmt.Errorf("--time-unit is %q, want s, ms or us", s)
 }
 
-func runPublish(ctx context.Context, g *globals, cfg *Config, opts publishOptions, path string) error {
+func runPublish(ctx context.Context, g *globals, cfg *config.Config, opts publishOptions, path string) error {
 	in, size, err := openInput(path)
 	if err != nil {
 		return usageError{err}
 	}
 	defer in.Close()
 
-	rt, err := newRuntime(cfg, g)
+	rt, err := node.New(cfg, g.stderr)
 	if err != nil {
 		return err
 	}
 	defer rt.Close()
 	lctx, cancel := context.WithTimeout(ctx, cfg.Etcd.DialTimeout)
-	reg, err := registrycopy.Load(lctx, rt.etcd, cfg.EtcdRoot())
+	reg, err := registrycopy.Load(lctx, rt.Etcd, cfg.EtcdRoot())
 	cancel()
 	if err != nil {
 		return fmt.Errorf("read the registry: %w", err)
@@ -155,27 +152,18 @@ func runPublish(ctx context.Context, g *globals, cfg *Config, opts publishOption
 		src = publish.NewJSONLinesReader(in)
 	}
 
-	producer, err := newFeatureProducer(cfg.Kafka.Brokers, string(rt.names.Features), rt.sarama("ofs-publish"))
+	producer, err := publish.NewFeatureProducer(cfg.Kafka.Brokers, string(rt.Names.Features), rt.Sarama("ofs-publish"))
 	if err != nil {
 		return err
 	}
-	p := &publisher{
-		topic:    string(rt.names.Features),
-		snap:     snap,
-		validate: !opts.noValidate,
-		dec:      events.NewDecoder(&blocks.Cache{}, events.Compress(false)),
-		producer: producer,
-		prog:     newProgress(g.stderr, size, opts.quiet),
-	}
-	interrupted := p.run(ctx, src)
-	fmt.Fprintf(g.stdout, "sent=%d failed=%d\n", p.sent.Load(), p.failed.Load())
+	p := publish.NewPublisher(string(rt.Names.Features), snap, !opts.noValidate, producer, newProgress(g.stderr, size, opts.quiet))
+	interrupted := p.Run(ctx, src)
+	fmt.Fprintf(g.stdout, "sent=%d failed=%d\n", p.Sent(), p.Failed())
 	switch {
-	case p.closeErr != nil:
-		return p.closeErr
-	case p.failed.Load() > 0:
-		return fmt.Errorf("%w: %d of %d failed", errPublishFailed, p.failed.Load(), p.sent.Load()+p.failed.Load())
+	case p.Failed() > 0:
+		return fmt.Errorf("%w: %d of %d failed", errPublishFailed, p.Failed(), p.Sent()+p.Failed())
 	case interrupted:
-		return fmt.Errorf("interrupted after line %d; the events read before were sent", p.lastLine)
+		return fmt.Errorf("interrupted after line %d; the events read before were sent", p.LastLine())
 	}
 	return nil
 }
@@ -195,175 +183,4 @@ func openInput(path string) (io.ReadCloser, int64, error) {
 		size = st.Size()
 	}
 	return f, size, nil
-}
-
-// newFeatureProducer returns an idempotent, batching async producer that
-// reports every success and error, after checking that topic exists.
-func newFeatureProducer(brokers []string, topic string, cfg *sarama.Config) (sarama.AsyncProducer, error) {
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.Return.Errors = true
-	cfg.Producer.MaxMessageBytes = topics.MaxMessageBytes
-	cfg.Producer.Flush.Frequency = 20 * time.Millisecond
-	cfg.Producer.Flush.Bytes = 1 << 20
-	client, err := sarama.NewClient(brokers, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("kafka %v: %w", brokers, err)
-	}
-	if _, err := client.Partitions(topic); err != nil {
-		_ = client.Close() // the error that matters is the topic's
-		return nil, fmt.Errorf("topic %s: %w (run ofs topics ensure, or start ofs process)", topic, err)
-	}
-	producer, err := sarama.NewAsyncProducerFromClient(client)
-	if err != nil {
-		_ = client.Close() // the error that matters is the producer's
-		return nil, fmt.Errorf("kafka producer: %w", err)
-	}
-	return clientClosing{producer, client}, nil
-}
-
-// clientClosing closes the client after its producer.
-type clientClosing struct {
-	sarama.AsyncProducer
-	client sarama.Client
-}
-
-func (c clientClosing) Close() error {
-	return errors.Join(c.AsyncProducer.Close(), c.client.Close())
-}
-
-// publisher validates items and hands them to the producer.
-type publisher struct {
-	topic    string
-	snap     *schema.Snapshot
-	validate bool
-	dec      *events.Decoder
-	buf      []byte
-	producer sarama.AsyncProducer
-	prog     *progress
-
-	sent, failed atomic.Int64
-	lastLine     int
-	closeErr     error
-}
-
-// run publishes every item of src until its end or ctx, then flushes the
-// producer. It reports whether ctx stopped it.
-func (p *publisher) run(ctx context.Context, src publish.Reader) (interrupted bool) {
-	items := make(chan publish.Item, 256)
-	readCtx, stopReading := context.WithCancel(ctx)
-	defer stopReading()
-	go func() {
-		defer close(items)
-		for {
-			it, err := src.Next()
-			if errors.Is(err, io.EOF) {
-				return
-			}
-			if err != nil {
-				it = publish.Item{Line: it.Line, Err: err}
-			}
-			select {
-			case items <- it:
-			case <-readCtx.Done():
-				return
-			}
-			if err != nil {
-				return // a read error ends the input
-			}
-		}
-	}()
-
-	results := make(chan struct{})
-	go p.collect(results)
-	stopCounts := p.prog.start(&p.sent, &p.failed)
-
-loop:
-	for {
-		select {
-		case <-ctx.Done():
-			interrupted = true
-			break loop
-		case it, ok := <-items:
-			if !ok {
-				break loop
-			}
-			p.lastLine = it.Line
-			p.prog.read(it.Offset)
-			if it.Err != nil {
-				p.fail(it.Line, it.Err)
-				continue
-			}
-			msg, err := p.message(it)
-			if err != nil {
-				p.fail(it.Line, err)
-				continue
-			}
-			p.producer.Input() <- msg
-		}
-	}
-	stopReading()
-	p.producer.AsyncClose()
-	<-results
-	stopCounts()
-	return interrupted
-}
-
-// message checks an item against the registry and makes its Kafka message.
-func (p *publisher) message(it publish.Item) (*sarama.ProducerMessage, error) {
-	now := time.Now()
-	key := it.Key
-	row, buf, err := p.dec.Decode(p.snap, events.Message{Value: it.Value, ContentType: it.ContentType, Timestamp: now}, p.buf[:0])
-	p.buf = buf[:0]
-	switch {
-	case err == nil:
-		key = row.KafkaKey()
-	case p.validate:
-		return nil, err
-	case key == "":
-		key = publish.GuessJSONKey(p.snap, it.Value)
-	}
-	msg := &sarama.ProducerMessage{
-		Topic:     p.topic,
-		Value:     sarama.ByteEncoder(it.Value),
-		Headers:   []sarama.RecordHeader{{Key: []byte(topics.HeaderContentType), Value: []byte(it.ContentType)}},
-		Timestamp: now,
-		Metadata:  it.Line,
-	}
-	if key != "" {
-		msg.Key = sarama.StringEncoder(key)
-	}
-	return msg, nil
-}
-
-// collect counts the producer's outcomes until both its channels close.
-func (p *publisher) collect(done chan<- struct{}) {
-	defer close(done)
-	succ, errs := p.producer.Successes(), p.producer.Errors()
-	for succ != nil || errs != nil {
-		select {
-		case _, ok := <-succ:
-			if !ok {
-				succ = nil
-				continue
-			}
-			p.sent.Add(1)
-		case e, ok := <-errs:
-			if !ok {
-				errs = nil
-				continue
-			}
-			line, _ := e.Msg.Metadata.(int)
-			p.fail(line, fmt.Errorf("kafka: %w", e.Err))
-		}
-	}
-}
-
-func (p *publisher) fail(line int, err error) {
-	p.failed.Add(1)
-	var ee *events.Error
-	if errors.As(err, &ee) {
-		p.prog.printf("line %d: %s: %s\n", line, ee.Code, ee.Reason)
-		return
-	}
-	p.prog.printf("line %d: %v\n", line, err)
 }

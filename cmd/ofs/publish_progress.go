@@ -41,9 +41,9 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// start begins the periodic counts (or the bar's description updates); the
+// Start begins the periodic counts (or the bar's description updates); the
 // returned function stops them and clears the bar.
-func (p *progress) start(sent, failed *atomic.Int64) (stop func()) {
+func (p *progress) Start(sent, failed *atomic.Int64) (stop func()) {
 	done := make(chan struct{})
 	finished := make(chan struct{})
 	every := countEvery
@@ -80,8 +80,8 @@ func (p *progress) start(sent, failed *atomic.Int64) (stop func()) {
 	}
 }
 
-// read records that the input was consumed up to offset.
-func (p *progress) read(offset int64) {
+// Read records that the input was consumed up to offset.
+func (p *progress) Read(offset int64) {
 	if p.bar == nil || offset <= p.off {
 		return
 	}
@@ -91,8 +91,8 @@ func (p *progress) read(offset int64) {
 	p.off = offset
 }
 
-// printf writes a message above the bar.
-func (p *progress) printf(format string, args ...any) {
+// Printf writes a message above the bar.
+func (p *progress) Printf(format string, args ...any) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.bar != nil {

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ofstack/ofs/internal/events"
+	"github.com/ofstack/ofs/internal/node"
 	"github.com/ofstack/ofs/processors/replay"
 	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/views"
@@ -70,18 +71,18 @@ func newReplay(g *globals) *cobra.Command {
 			defer grp.Wait() //nolint:errcheck // the watches end with ctx; their errors are not the replay's
 			ctx, cancel := context.WithCancel(ctx)
 			defer cancel()
-			holder, err := rt.watchRegistry(ctx, grp)
+			holder, err := rt.WatchRegistry(ctx, grp)
 			if err != nil {
 				return err
 			}
 			// The stores the connections point at now, fixed for the whole
 			// replay (the replay's own switch must not move them under it).
-			root := registrycopy.ConnectionsRoot(rt.cfg.Prefix)
-			current, err := registrycopy.Targets(ctx, rt.etcd, root)
+			root := registrycopy.ConnectionsRoot(rt.Cfg.Prefix)
+			current, err := registrycopy.Targets(ctx, rt.Etcd, root)
 			if err != nil {
 				return err
 			}
-			stores := connections.NewSet(rt.cfg.Stores, holder, rt.log)
+			stores := connections.NewSet(rt.Cfg.Stores, holder, rt.Log)
 			defer stores.Close()
 			stores.SetTargets(current)
 			target := registrycopy.Target{KeyPrefix: intoPrefix, Keyspace: intoKS}
@@ -91,10 +92,10 @@ func newReplay(g *globals) *cobra.Command {
 					return err
 				}
 			}
-			src := replay.Source{Brokers: rt.cfg.Kafka.Brokers, Sarama: rt.sarama("ofs-replay"), Names: rt.names, Groups: groups, AsOf: at}
+			src := replay.Source{Brokers: rt.Cfg.Kafka.Brokers, Sarama: rt.Sarama("ofs-replay"), Names: rt.Names, Groups: groups, AsOf: at}
 			run := func(src replay.Source, ann replay.Announce) (replay.Summary, error) {
 				sum, err := replay.Run(ctx, replay.Config{
-					Source: src, Announce: ann, Log: rt.log,
+					Source: src, Announce: ann, Log: rt.Log,
 					Stores: func(s *schema.Store) (views.Store, error) { return stores.Connection(s.Connection, s.Kind) },
 					Progress: func(p replay.Progress) {
 						fmt.Fprintf(g.stderr, "\rreplay: %d/%d events read, %d blocks written, %d skipped", p.Read, p.Total, p.Written, p.Skipped)
@@ -124,7 +125,7 @@ func newReplay(g *globals) *cobra.Command {
 				return err
 			}
 			printReplaySummary(g, sum)
-			if err := replay.Switch(ctx, rt.etcd, root, registrycopy.AcksRoot(rt.cfg.Prefix), moved, fence); err != nil {
+			if err := replay.Switch(ctx, rt.Etcd, root, registrycopy.AcksRoot(rt.Cfg.Prefix), moved, fence); err != nil {
 				return fmt.Errorf("the new target is filled and set in etcd, but the switch is not complete: %w "+
 					"(the processes named still use the old target; once they follow, run `ofs replay` in place to catch up)", err)
 			}
@@ -167,7 +168,7 @@ func parseAsOf(s string) (time.Time, error) {
 
 // blueGreen points the replay's stores at target for every configured
 // connection it applies to and returns those connections' new targets.
-func blueGreen(ctx context.Context, rt *runtime, holder *schema.Holder, stores *connections.Set,
+func blueGreen(ctx context.Context, rt *node.Node, holder *schema.Holder, stores *connections.Set,
 	current map[string]registrycopy.Target, target registrycopy.Target,
 ) (map[string]registrycopy.Target, error) {
 	moved, err := replay.Plan(replayConnections(rt, current), target)
@@ -178,9 +179,9 @@ func blueGreen(ctx context.Context, rt *runtime, holder *schema.Holder, stores *
 }
 
 // replayConnections describes the configured connections as they point now.
-func replayConnections(rt *runtime, current map[string]registrycopy.Target) []replay.Connection {
-	conns := make([]replay.Connection, 0, len(rt.cfg.Stores))
-	for name, c := range rt.cfg.Stores {
+func replayConnections(rt *node.Node, current map[string]registrycopy.Target) []replay.Connection {
+	conns := make([]replay.Connection, 0, len(rt.Cfg.Stores))
+	for name, c := range rt.Cfg.Stores {
 		c = c.Retarget(current[name])
 		rc := replay.Connection{Name: name, Redis: c.Redis != nil, Scylla: c.Scylla != nil}
 		if c.Redis != nil {

@@ -17,6 +17,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/ofstack/ofs/internal/node"
 	"github.com/ofstack/ofs/internal/tlsconf"
 	featurev1 "github.com/ofstack/ofs/proto/ofs/feature/v1"
 	registryv1 "github.com/ofstack/ofs/proto/ofs/registry/v1"
@@ -46,12 +47,12 @@ func newServe(g *globals) *cobra.Command {
 				return err
 			}
 			defer rt.Close()
-			if err := rt.ensureTopics(); err != nil {
+			if err := rt.EnsureTopics(); err != nil {
 				return err
 			}
 			err = serve(cmd.Context(), rt)
 			if cmd.Context().Err() != nil {
-				rt.log.Info("stopped on signal")
+				rt.Log.Info("stopped on signal")
 				return nil
 			}
 			return err
@@ -65,27 +66,27 @@ func newServe(g *globals) *cobra.Command {
 // the parts the calls in flight need (stores, registry, caches, metrics)
 // run on a context of their own, which ends only after the gRPC server
 // stopped.
-func serve(sig context.Context, rt *runtime) error {
-	rt.ready.expect("serve")
+func serve(sig context.Context, rt *node.Node) error {
+	rt.Ready.Expect("serve")
 	life, endLife := context.WithCancel(context.WithoutCancel(sig))
 	defer endLife()
 	grp, ctx := errgroup.WithContext(life)
 	stopping, stop := context.WithCancel(ctx) // ends on the signal or a failure
 	defer stop()
 	context.AfterFunc(sig, stop)
-	if err := rt.serveMetrics(ctx, grp); err != nil {
+	if err := rt.ServeMetrics(ctx, grp); err != nil {
 		return err
 	}
-	holder, err := rt.watchRegistry(ctx, grp)
+	holder, err := rt.WatchRegistry(ctx, grp)
 	if err != nil {
 		return err
 	}
-	stores, err := rt.stores(ctx, grp, holder)
+	stores, err := rt.Stores(ctx, grp, holder)
 	if err != nil {
 		return err
 	}
 	defer stores.Close()
-	cache, err := rt.cache()
+	cache, err := rt.Cache()
 	if err != nil {
 		return err
 	}
@@ -96,8 +97,8 @@ func serve(sig context.Context, rt *runtime) error {
 		}
 		return schema.CachePolicy{}
 	}
-	guards := views.NewStoreMetrics(rt.metrics)
-	sr := rt.cfg.StoreReads
+	guards := views.NewStoreMetrics(rt.Metrics)
+	sr := rt.Cfg.StoreReads
 	var tiered sync.Map // views.Store -> *views.TieredReader
 	readers := func(id string) (feature.Reader, error) {
 		st, err := stores.ForStore(id)
@@ -108,7 +109,7 @@ func serve(sig context.Context, rt *runtime) error {
 			return r.(*views.TieredReader), nil
 		}
 		g, err := views.Guard(st, id, views.GuardTimeout(sr.Timeout), views.GuardBreaker(sr.BreakerFailures, sr.BreakerCooldown),
-			views.GuardMetrics(guards), views.GuardLogger(rt.log.With("component", "store")))
+			views.GuardMetrics(guards), views.GuardLogger(rt.Log.With("component", "store")))
 		if err != nil {
 			return nil, err
 		}
@@ -116,47 +117,47 @@ func serve(sig context.Context, rt *runtime) error {
 		return r.(*views.TieredReader), nil
 	}
 
-	scfg := rt.sarama("ofs-serve")
-	producer, err := sarama.NewSyncProducer(rt.cfg.Kafka.Brokers, scfg)
+	scfg := rt.Sarama("ofs-serve")
+	producer, err := sarama.NewSyncProducer(rt.Cfg.Kafka.Brokers, scfg)
 	if err != nil {
 		return fmt.Errorf("kafka producer: %w", err)
 	}
 	defer producer.Close()
-	consumer, err := sarama.NewConsumer(rt.cfg.Kafka.Brokers, scfg)
+	consumer, err := sarama.NewConsumer(rt.Cfg.Kafka.Brokers, scfg)
 	if err != nil {
 		return fmt.Errorf("kafka consumer: %w", err)
 	}
 	defer consumer.Close()
 
-	lis, err := net.Listen("tcp", rt.cfg.GRPC.Addr)
+	lis, err := net.Listen("tcp", rt.Cfg.GRPC.Addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", rt.cfg.GRPC.Addr, err)
+		return fmt.Errorf("listen on %s: %w", rt.Cfg.GRPC.Addr, err)
 	}
-	peers, closePeers, err := newPeers(rt, lis.Addr(), cache)
+	peers, closePeers, err := rt.Peers(lis.Addr(), cache)
 	if err != nil {
 		_ = lis.Close() // the error says more
 		return err
 	}
 	defer closePeers()
 	direct := func(id string) (feature.Reader, error) { return stores.ForStore(id) }
-	pc := rt.cfg.Persist
-	fsrv := feature.New(holder, readers, feature.WithLogger(rt.log.With("server", "feature")),
-		feature.WithRegisterer(rt.metrics),
-		feature.WithLimits(feature.Limits{MaxKeys: rt.cfg.Limits.RetrieveMaxKeys, MaxValues: rt.cfg.Limits.RetrieveMaxValues,
-			MaxAnswerBytes: rt.cfg.Limits.RetrieveMaxAnswerBytes}),
-		feature.WithRegistrySync(registrySync(rt.etcd, rt.cfg.EtcdRoot(), holder)),
-		feature.WithPersist(producer, rt.names, stores.ForStore, cache),
+	pc := rt.Cfg.Persist
+	fsrv := feature.New(holder, readers, feature.WithLogger(rt.Log.With("server", "feature")),
+		feature.WithRegisterer(rt.Metrics),
+		feature.WithLimits(feature.Limits{MaxKeys: rt.Cfg.Limits.RetrieveMaxKeys, MaxValues: rt.Cfg.Limits.RetrieveMaxValues,
+			MaxAnswerBytes: rt.Cfg.Limits.RetrieveMaxAnswerBytes}),
+		feature.WithRegistrySync(node.RegistrySync(rt.Etcd, rt.Cfg.EtcdRoot(), holder)),
+		feature.WithPersist(producer, rt.Names, stores.ForStore, cache),
 		feature.WithPersistTimeouts(pc.Timeout, pc.StoreTimeout),
 		feature.WithIdempotencyKeys(pc.IdempotencyKeys, pc.IdempotencyTTL),
 		feature.WithPeers(peers, direct))
 
-	reg := registryserver.New(rt.names, holder, producer, rt.log.With("server", "registry"))
+	reg := registryserver.New(rt.Names, holder, producer, rt.Log.With("server", "registry"))
 	positioned := make(chan struct{})
 	grp.Go(func() error { return reg.Run(ctx, consumer, func() { close(positioned) }) })
 	following := make(chan struct{})
 	grp.Go(func() error {
-		return peers.Follow(ctx, consumer, string(rt.names.Invalidations), cache,
-			rt.log.With("server", "feature"), func() { close(following) })
+		return peers.Follow(ctx, consumer, string(rt.Names.Invalidations), cache,
+			rt.Log.With("server", "feature"), func() { close(following) })
 	})
 	joined := make(chan struct{})
 	peersCtx, leave := context.WithCancel(ctx)
@@ -172,31 +173,31 @@ func serve(sig context.Context, rt *runtime) error {
 	})
 
 	roles := servers.StandardRoles().With(feature.Roles(), registryserver.Roles())
-	auth := servers.NewAuth(servers.Tokens{Readers: rt.cfg.Auth.ReaderTokens, Writers: rt.cfg.Auth.WriterTokens}, roles, rt.metrics)
-	lim := rt.cfg.Limits
-	gopts := slices.Concat(auth.Options(), servers.Metrics(rt.metrics),
+	auth := servers.NewAuth(servers.Tokens{Readers: rt.Cfg.Auth.ReaderTokens, Writers: rt.Cfg.Auth.WriterTokens}, roles, rt.Metrics)
+	lim := rt.Cfg.Limits
+	gopts := slices.Concat(auth.Options(), servers.Metrics(rt.Metrics),
 		servers.RecvLimits(servers.RecvLimit{Request: (*featurev1.RetrieveRequest)(nil), Bytes: lim.RetrieveMaxRequestBytes,
 			Name: "limits.retrieve_max_request_bytes"}),
 		[]grpc.ServerOption{grpc.MaxRecvMsgSize(lim.MaxRequestBytes), grpc.MaxSendMsgSize(lim.MaxRequestBytes)})
-	if rt.cfg.GRPC.TLS.Enabled() {
-		tcfg, err := tlsconf.Server(rt.cfg.GRPC.TLS)
+	if rt.Cfg.GRPC.TLS.Enabled() {
+		tcfg, err := tlsconf.Server(rt.Cfg.GRPC.TLS)
 		if err != nil {
 			return fmt.Errorf("grpc.tls: %w", err)
 		}
 		gopts = append(gopts, grpc.Creds(credentials.NewTLS(tcfg)))
 	}
-	tp, err := servers.NewTracerProvider(ctx, rt.cfg.Tracing)
+	tp, err := servers.NewTracerProvider(ctx, rt.Cfg.Tracing)
 	if err != nil {
 		_ = lis.Close() // the error says more
 		return err
 	}
-	defer servers.StopTracing(tp, rt.log)
+	defer servers.StopTracing(tp, rt.Log)
 	gopts = append(gopts, servers.Tracing(tp)...)
-	if age := rt.cfg.GRPC.MaxConnectionAge; age > 0 {
+	if age := rt.Cfg.GRPC.MaxConnectionAge; age > 0 {
 		gopts = append(gopts, grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: age,
 			MaxConnectionAgeGrace: shutdownGrace}))
 	}
-	gs, health := servers.NewGRPC(rt.log, gopts...)
+	gs, health := servers.NewGRPC(rt.Log, gopts...)
 	registryv1.RegisterRegistryServiceServer(gs, reg)
 	featurev1.RegisterFeatureServiceServer(gs, fsrv)
 	featurev1.RegisterPeerServiceServer(gs, peers)
@@ -224,23 +225,23 @@ func serve(sig context.Context, rt *runtime) error {
 			}
 			if stopping.Err() == nil {
 				health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
-				rt.ready.set("serve", true)
-				rt.log.Info("serving", "grpc", lis.Addr().String(), "registry_revision", holder.Load().Revision())
+				rt.Ready.Set("serve", true)
+				rt.Log.Info("serving", "grpc", lis.Addr().String(), "registry_revision", holder.Load().Revision())
 			}
 		case <-stopping.Done():
 		}
 		<-stopping.Done()
 		withdraw := func() {
-			rt.ready.set("serve", false) // /readyz answers 503
+			rt.Ready.Set("serve", false) // /readyz answers 503
 			leave()                      // the registration in etcd is revoked
 			select {
 			case <-left:
 			case <-time.After(3 * time.Second):
-				rt.log.Warn("leaving the feature servers takes long: going on")
+				rt.Log.Warn("leaving the feature servers takes long: going on")
 			}
 		}
-		servers.Shutdown{Delay: rt.cfg.GRPC.ShutdownDelay, Timeout: rt.cfg.GRPC.ShutdownTimeout}.
-			Stop(gs, health, rt.log, withdraw)
+		servers.Shutdown{Delay: rt.Cfg.GRPC.ShutdownDelay, Timeout: rt.Cfg.GRPC.ShutdownTimeout}.
+			Stop(gs, health, rt.Log, withdraw)
 		endLife() // then the stores, the registry watch, the consumers
 		return nil
 	})

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ofstack/ofs/internal/node"
 	"github.com/ofstack/ofs/processors/replay"
 	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/views"
@@ -55,7 +56,7 @@ func newVerify(g *globals) *cobra.Command {
 			defer grp.Wait() //nolint:errcheck // the watch ends with ctx; its errors are not the verification's
 			ctx, cancel := context.WithCancel(ctx)
 			defer cancel()
-			holder, err := rt.watchRegistry(ctx, grp)
+			holder, err := rt.WatchRegistry(ctx, grp)
 			if err != nil {
 				return err
 			}
@@ -68,7 +69,7 @@ func newVerify(g *globals) *cobra.Command {
 				progressbar.OptionThrottle(250*time.Millisecond), progressbar.OptionSetVisibility(isTerminal(g.stderr)),
 				progressbar.OptionShowCount(), progressbar.OptionClearOnFinish())
 			report, err := replay.Verify(ctx, replay.VerifyConfig{
-				Source: replay.Source{Brokers: rt.cfg.Kafka.Brokers, Sarama: rt.sarama("ofs-verify"), Names: rt.names, Groups: groups, AsOf: at},
+				Source: replay.Source{Brokers: rt.Cfg.Kafka.Brokers, Sarama: rt.Sarama("ofs-verify"), Names: rt.Names, Groups: groups, AsOf: at},
 				Stores: func(s *schema.Store) (views.Store, error) { return stores.Connection(s.Connection, s.Kind) },
 				Diffs:  diffs,
 				Progress: func(p replay.VerifyProgress) {
@@ -102,12 +103,12 @@ func newVerify(g *globals) *cobra.Command {
 }
 
 // verifyStores opens the stores the connections point at now, or at target.
-func verifyStores(ctx context.Context, rt *runtime, holder *schema.Holder, target registrycopy.Target) (*connections.Set, error) {
-	current, err := registrycopy.Targets(ctx, rt.etcd, registrycopy.ConnectionsRoot(rt.cfg.Prefix))
+func verifyStores(ctx context.Context, rt *node.Node, holder *schema.Holder, target registrycopy.Target) (*connections.Set, error) {
+	current, err := registrycopy.Targets(ctx, rt.Etcd, registrycopy.ConnectionsRoot(rt.Cfg.Prefix))
 	if err != nil {
 		return nil, err
 	}
-	stores := connections.NewSet(rt.cfg.Stores, holder, rt.log)
+	stores := connections.NewSet(rt.Cfg.Stores, holder, rt.Log)
 	stores.SetTargets(current)
 	if target == (registrycopy.Target{}) {
 		return stores, nil

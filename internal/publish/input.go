@@ -1,6 +1,8 @@
-// Package publish reads the events that `ofs publish` sends: JSON lines, one
-// event a line, or CSV rows of one feature group converted to protobuf
-// events. A bad line is an Item with Err set; reading goes on after it.
+// Package publish is the work of `ofs publish`: it reads events, JSON
+// lines (one event a line) or CSV rows of one feature group converted to
+// protobuf events, and produces them to the features topic (Publisher),
+// each checked against the registry first. A bad line is an Item with Err
+// set; reading goes on after it.
 package publish
 
 import (

@@ -1,7 +1,6 @@
-package main
+package config
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -9,12 +8,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/IBM/sarama"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
-
-	"github.com/ofstack/ofs/internal/tlsconf"
 	"github.com/ofstack/ofs/servers/feature"
 )
 
@@ -45,7 +38,9 @@ type PersistConfig struct {
 	AckTimeout time.Duration `yaml:"ack_timeout"`
 }
 
-func defaultPersistConfig() PersistConfig {
+// DefaultPersist returns the defaults of PersistConfig, those of the
+// feature server.
+func DefaultPersist() PersistConfig {
 	return PersistConfig{Timeout: feature.DefaultPersistTimeout, StoreTimeout: feature.DefaultStoreTimeout,
 		IdempotencyKeys: feature.DefaultIdempotencyKeys, IdempotencyTTL: feature.DefaultIdempotencyTTL,
 		LeaseTTL: feature.DefaultPeerTTL, Trust: feature.DefaultPeerTrust, Check: feature.DefaultPeerCheck,
@@ -67,8 +62,9 @@ func (p PersistConfig) validate() []error {
 	return errs
 }
 
-// identity returns the server id and the address peers reach it at.
-func (p PersistConfig) identity(listen net.Addr) (id, addr string, err error) {
+// Identity returns the server id and the address peers reach it at, from
+// the configuration, OFS_GRPC_ADVERTISE_ADDR and the address it listens on.
+func (p PersistConfig) Identity(listen net.Addr) (id, addr string, err error) {
 	host, _ := os.Hostname()
 	id, addr = p.ServerID, p.AdvertiseAddr
 	if v := os.Getenv("OFS_GRPC_ADVERTISE_ADDR"); v != "" {
@@ -94,53 +90,3 @@ func (p PersistConfig) identity(listen net.Addr) (id, addr string, err error) {
 	}
 	return id, addr, nil
 }
-
-// newPeers returns the server's membership among the feature servers, and
-// a function that closes what it opened.
-func newPeers(rt *runtime, listen net.Addr, cache feature.Invalidator) (*feature.Peers, func(), error) {
-	pc := rt.cfg.Persist
-	id, addr, err := pc.identity(listen)
-	if err != nil {
-		return nil, nil, err
-	}
-	kc, err := sarama.NewClient(rt.cfg.Kafka.Brokers, rt.sarama("ofs-serve-offsets"))
-	if err != nil {
-		return nil, nil, fmt.Errorf("kafka client: %w", err)
-	}
-	topic := string(rt.names.Invalidations)
-	watermark := func() (int64, error) { return kc.GetOffset(topic, 0, sarama.OffsetNewest) }
-	creds := insecure.NewCredentials()
-	if rt.cfg.GRPC.TLS.Enabled() {
-		tcfg, err := tlsconf.Client(rt.cfg.GRPC.TLS, "")
-		if err != nil {
-			_ = kc.Close() // the error says more
-			return nil, nil, fmt.Errorf("grpc.tls, as a client of the peers: %w", err)
-		}
-		creds = credentials.NewTLS(tcfg)
-	}
-	dial := []grpc.DialOption{grpc.WithTransportCredentials(creds)}
-	if len(rt.cfg.Auth.WriterTokens) > 0 {
-		dial = append(dial, grpc.WithPerRPCCredentials(peerToken{token: rt.cfg.Auth.WriterTokens[0], secure: rt.cfg.GRPC.TLS.Enabled()}))
-	}
-	p, err := feature.NewPeers(rt.etcd, "/"+rt.cfg.Prefix, id, addr, cache, watermark,
-		feature.PeerLease(pc.LeaseTTL), feature.PeerTrust(pc.Trust, pc.Check), feature.PeerAckTimeout(pc.AckTimeout),
-		feature.PeerDialOptions(dial...), feature.PeerLogger(rt.log.With("server", "peers")),
-		feature.PeerRegisterer(rt.metrics))
-	if err != nil {
-		_ = kc.Close() // the error says more
-		return nil, nil, err
-	}
-	return p, func() { _ = kc.Close() }, nil // read-only client: nothing to lose on close
-}
-
-// peerToken sends the writer token to peers.
-type peerToken struct {
-	token  string
-	secure bool
-}
-
-func (t peerToken) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{"authorization": "Bearer " + t.token}, nil
-}
-
-func (t peerToken) RequireTransportSecurity() bool { return t.secure }

@@ -1,9 +1,16 @@
-package main
+// Package node is what one long-running ofs process (ofs serve, ofs process,
+// ofs dev, ofs publish) opens once and shares among its parts: the
+// configuration, the logger, the metrics registry, the etcd client and the
+// Kafka security, the readiness that /readyz reports, and the helpers that
+// start the parts every command needs (the topics, the registry watch, the
+// stores, the cache tiers, the metrics server).
+package node
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,6 +31,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ofstack/ofs/internal/config"
 	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/topics"
 	"github.com/ofstack/ofs/views"
@@ -31,28 +39,28 @@ import (
 	"github.com/ofstack/ofs/views/registrycopy"
 )
 
-// runtime is what the long-running subcommands share: the configuration,
+// Node is what the long-running subcommands share: the configuration,
 // the logger and the clients they open once.
-type runtime struct {
-	cfg     *Config
-	log     *slog.Logger
-	names   topics.Names
-	etcd    *clientv3.Client
-	metrics *prometheus.Registry
-	kafka   topics.Security
-	ready   readiness
+type Node struct {
+	Cfg     *config.Config
+	Log     *slog.Logger
+	Names   topics.Names
+	Etcd    *clientv3.Client
+	Metrics *prometheus.Registry
+	Kafka   topics.Security
+	Ready   Readiness
 }
 
-// readiness is what /readyz reports: ready once every component expected
+// Readiness is what /readyz reports: ready once every component expected
 // (the processors of `ofs process`, the server of `ofs serve`) said so.
-type readiness struct {
+type Readiness struct {
 	mu   sync.Mutex
 	want map[string]bool
 }
 
-// expect adds components that must be ready; a component already expected
+// Expect adds components that must be ready; a component already expected
 // keeps its state.
-func (r *readiness) expect(names ...string) {
+func (r *Readiness) Expect(names ...string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.want == nil {
@@ -65,8 +73,8 @@ func (r *readiness) expect(names ...string) {
 	}
 }
 
-// set marks a component ready, or not ready again (a server shutting down).
-func (r *readiness) set(name string, ready bool) {
+// Set marks a component ready, or not ready again (a server shutting down).
+func (r *Readiness) Set(name string, ready bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.want == nil {
@@ -75,9 +83,9 @@ func (r *readiness) set(name string, ready bool) {
 	r.want[name] = ready
 }
 
-// pending returns the components not ready yet, nil when all are (and at
+// Pending returns the components not ready yet, nil when all are (and at
 // least one is expected).
-func (r *readiness) pending() []string {
+func (r *Readiness) Pending() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.want) == 0 {
@@ -93,14 +101,16 @@ func (r *readiness) pending() []string {
 	return p
 }
 
-func newRuntime(cfg *Config, g *globals) (*runtime, error) {
+// New opens the etcd client and makes the logger (writing to logs) and
+// the metrics registry of cfg, which Validate accepted.
+func New(cfg *config.Config, logs io.Writer) (*Node, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	sec, err := cfg.KafkaSecurity()
 	if err != nil {
 		return nil, err
 	}
-	rt := &runtime{cfg: cfg, log: cfg.Logger(g), names: cfg.Names(), metrics: reg, kafka: sec}
+	rt := &Node{Cfg: cfg, Log: cfg.Logger(logs), Names: cfg.Names(), Metrics: reg, Kafka: sec}
 	// The etcd client logs its retries through zap at warn; ofs reports the
 	// errors that matter itself.
 	etcdTLS, err := cfg.Etcd.TLS.Config()
@@ -112,35 +122,36 @@ func newRuntime(cfg *Config, g *globals) (*runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("etcd %v: %w", cfg.Etcd.Endpoints, err)
 	}
-	rt.etcd = cli
+	rt.Etcd = cli
 	return rt, nil
 }
 
-func (rt *runtime) Close() error { return rt.etcd.Close() }
+// Close closes the etcd client.
+func (rt *Node) Close() error { return rt.Etcd.Close() }
 
-// sarama returns the Kafka client configuration of ofs (topics.SaramaConfig)
+// Sarama returns the Kafka client configuration of ofs (topics.SaramaConfig)
 // with the configured TLS and SASL.
-func (rt *runtime) sarama(clientID string) *sarama.Config {
+func (rt *Node) Sarama(clientID string) *sarama.Config {
 	cfg := topics.SaramaConfig(clientID)
-	_ = rt.kafka.Apply(cfg) // newRuntime checked it
+	_ = rt.Kafka.Apply(cfg) // New checked it
 	return cfg
 }
 
-// ensureTopics creates the topics that do not exist yet.
-func (rt *runtime) ensureTopics() error {
-	admin, err := topics.NewAdmin(rt.cfg.Kafka.Brokers, rt.kafka)
+// EnsureTopics creates the topics that do not exist yet.
+func (rt *Node) EnsureTopics() error {
+	admin, err := topics.NewAdmin(rt.Cfg.Kafka.Brokers, rt.Kafka)
 	if err != nil {
 		return err
 	}
 	defer admin.Close()
-	return topics.Ensure(admin, rt.names.Specs(rt.cfg.Layout()))
+	return topics.Ensure(admin, rt.Names.Specs(rt.Cfg.Layout()))
 }
 
-// watchRegistry starts following the registry in etcd and returns its holder
+// WatchRegistry starts following the registry in etcd and returns its holder
 // once it holds what etcd held at start. The watch ends with ctx.
-func (rt *runtime) watchRegistry(ctx context.Context, grp *errgroup.Group) (*schema.Holder, error) {
+func (rt *Node) WatchRegistry(ctx context.Context, grp *errgroup.Group) (*schema.Holder, error) {
 	holder := schema.NewHolder(nil)
-	w := registrycopy.NewWatcher(rt.etcd, rt.cfg.EtcdRoot(), holder, rt.log)
+	w := registrycopy.NewWatcher(rt.Etcd, rt.Cfg.EtcdRoot(), holder, rt.Log)
 	grp.Go(func() error { return w.Run(ctx) })
 	select {
 	case <-w.Ready():
@@ -150,18 +161,18 @@ func (rt *runtime) watchRegistry(ctx context.Context, grp *errgroup.Group) (*sch
 	}
 }
 
-// serveMetrics serves /metrics, /healthz and /readyz on the metrics
+// ServeMetrics serves /metrics, /healthz and /readyz on the metrics
 // address until ctx is done ("none" or an empty address turns it off), and
 // /debug/pprof on metrics.pprof_addr (loopback, checked by Validate) when
 // it is set.
-func (rt *runtime) serveMetrics(ctx context.Context, grp *errgroup.Group) error {
-	if addr := rt.cfg.Metrics.Addr; addr != "" && addr != "none" {
+func (rt *Node) ServeMetrics(ctx context.Context, grp *errgroup.Group) error {
+	if addr := rt.Cfg.Metrics.Addr; addr != "" && addr != "none" {
 		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(rt.metrics, promhttp.HandlerOpts{Registry: rt.metrics}))
+		mux.Handle("/metrics", promhttp.HandlerFor(rt.Metrics, promhttp.HandlerOpts{Registry: rt.Metrics}))
 		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 		// Readiness for Kubernetes probes, which cannot speak gRPC over TLS.
 		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-			if p := rt.ready.pending(); len(p) > 0 {
+			if p := rt.Ready.Pending(); len(p) > 0 {
 				http.Error(w, "not ready: "+strings.Join(p, ", "), http.StatusServiceUnavailable)
 				return
 			}
@@ -171,7 +182,7 @@ func (rt *runtime) serveMetrics(ctx context.Context, grp *errgroup.Group) error 
 			return err
 		}
 	}
-	if addr := rt.cfg.Metrics.PprofAddr; addr != "" {
+	if addr := rt.Cfg.Metrics.PprofAddr; addr != "" {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -186,13 +197,13 @@ func (rt *runtime) serveMetrics(ctx context.Context, grp *errgroup.Group) error 
 }
 
 // serveHTTP serves handler on addr until ctx is done.
-func (rt *runtime) serveHTTP(ctx context.Context, grp *errgroup.Group, what, addr string, handler http.Handler, path string) error {
+func (rt *Node) serveHTTP(ctx context.Context, grp *errgroup.Group, what, addr string, handler http.Handler, path string) error {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("%s listener on %s: %w", what, addr, err)
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
-	rt.log.Info(what, "addr", "http://"+lis.Addr().String()+path)
+	rt.Log.Info(what, "addr", "http://"+lis.Addr().String()+path)
 	grp.Go(func() error {
 		if err := srv.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
 			return err
@@ -208,17 +219,17 @@ func (rt *runtime) serveHTTP(ctx context.Context, grp *errgroup.Group, what, add
 	return nil
 }
 
-// stores returns the configured stores once the connection targets in etcd
+// Stores returns the configured stores once the connection targets in etcd
 // are known, and follows them until ctx is done.
-func (rt *runtime) stores(ctx context.Context, grp *errgroup.Group, holder *schema.Holder) (*connections.Set, error) {
-	set := connections.NewSet(rt.cfg.Stores, holder, rt.log)
+func (rt *Node) Stores(ctx context.Context, grp *errgroup.Group, holder *schema.Holder) (*connections.Set, error) {
+	set := connections.NewSet(rt.Cfg.Stores, holder, rt.Log)
 	first := make(chan struct{})
 	var once sync.Once
 	grp.Go(func() error {
-		err := registrycopy.WatchTargets(ctx, rt.etcd, registrycopy.ConnectionsRoot(rt.cfg.Prefix), rt.log, func(t map[string]registrycopy.Target) {
+		err := registrycopy.WatchTargets(ctx, rt.Etcd, registrycopy.ConnectionsRoot(rt.Cfg.Prefix), rt.Log, func(t map[string]registrycopy.Target) {
 			set.SetTargets(t)
 			once.Do(func() { close(first) })
-		}, registrycopy.Acknowledge(registrycopy.AcksRoot(rt.cfg.Prefix), processName()))
+		}, registrycopy.Acknowledge(registrycopy.AcksRoot(rt.Cfg.Prefix), processName()))
 		if errors.Is(err, context.Canceled) {
 			return nil
 		}
@@ -245,19 +256,32 @@ func processName() string {
 	return fmt.Sprintf("%s/pid-%d/%d", host, os.Getpid(), followers.Add(1))
 }
 
-// cache opens the feature servers' cache tiers as configured.
-func (rt *runtime) cache() (*views.Cache, error) {
+// Cache opens the feature servers' cache tiers as configured.
+func (rt *Node) Cache() (*views.Cache, error) {
 	opts := []views.CacheOption{
-		views.CacheMemory(rt.cfg.Cache.MemoryBytes),
-		views.CacheRegisterer(rt.metrics),
-		views.CacheLogger(rt.log.With("component", "cache")),
+		views.CacheMemory(rt.Cfg.Cache.MemoryBytes),
+		views.CacheRegisterer(rt.Metrics),
+		views.CacheLogger(rt.Log.With("component", "cache")),
 	}
-	if rt.cfg.Cache.DiskDir != "" {
-		opts = append(opts, views.CacheDisk(rt.cfg.Cache.DiskDir, rt.cfg.Cache.DiskBytes))
+	if rt.Cfg.Cache.DiskDir != "" {
+		opts = append(opts, views.CacheDisk(rt.Cfg.Cache.DiskDir, rt.Cfg.Cache.DiskBytes))
 	}
 	c, err := views.NewCache(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
 	return c, nil
+}
+
+// RegistrySync returns a snapshot at least as new as the registry etcd
+// holds: it reads the catalog's revision and waits for the watch to deliver
+// it.
+func RegistrySync(cli *clientv3.Client, root string, holder *schema.Holder) func(context.Context) (*schema.Snapshot, error) {
+	return func(ctx context.Context) (*schema.Snapshot, error) {
+		rev, err := registrycopy.Revision(ctx, cli, root)
+		if err != nil {
+			return nil, err
+		}
+		return holder.Wait(ctx, rev)
+	}
 }
