@@ -80,12 +80,15 @@ func writeBlock(t *testing.T, store *views.Redis, reg *schema.Registry, group st
 	}
 }
 
-func TestGetPrintsStoredValues(t *testing.T) {
-	env, addr, prefix := publishEnv(t)
-	redisAddr := testenv.Redis(t)
-	keyPrefix := prefix + ":"
+// serveExample runs `ofs process registry` and `ofs serve` over the dev
+// Redis (keys under the test's prefix), with extraYAML added to their
+// configuration, and applies the example registry; it returns the
+// environment of more ofs commands, the server's address and the prefix.
+func serveExample(t *testing.T, extraYAML string) (env []string, addr, prefix string) {
+	t.Helper()
+	env, addr, prefix = publishEnv(t)
 	cfgFile := filepath.Join(t.TempDir(), "ofs.yaml")
-	cfg := fmt.Sprintf("stores:\n  default:\n    redis:\n      addrs: [%q]\n      key_prefix: %q\n", redisAddr, keyPrefix)
+	cfg := fmt.Sprintf("stores:\n  default:\n    redis:\n      addrs: [%q]\n      key_prefix: %q\n", testenv.Redis(t), prefix+":") + extraYAML
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -94,6 +97,12 @@ func TestGetPrintsStoredValues(t *testing.T) {
 	start(t, env, "serve")
 	waitServing(t, addr)
 	applyExample(t, env)
+	return env, addr, prefix
+}
+
+func TestGetPrintsStoredValues(t *testing.T) {
+	env, addr, prefix := serveExample(t, "")
+	redisAddr, keyPrefix := testenv.Redis(t), prefix+":"
 
 	etcd, err := clientv3.New(clientv3.Config{Endpoints: testenv.Etcd(t), DialTimeout: 5 * time.Second})
 	if err != nil {
@@ -214,6 +223,7 @@ func TestGetPrintsStoredValues(t *testing.T) {
 	// OFS_TOKEN.
 	authAddr := testenv.FreeAddr(t, 0)
 	authCfg := filepath.Join(t.TempDir(), "auth.yaml")
+	cfg := fmt.Sprintf("stores:\n  default:\n    redis:\n      addrs: [%q]\n      key_prefix: %q\n", redisAddr, keyPrefix)
 	if err := os.WriteFile(authCfg, []byte(cfg+"auth:\n  reader_tokens: [r-secret]\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}

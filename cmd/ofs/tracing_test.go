@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -16,18 +14,7 @@ import (
 // service.
 func TestServeTraces(t *testing.T) {
 	recv := testenv.NewOTLPReceiver(t)
-	env, addr, prefix := publishEnv(t)
-	cfgFile := filepath.Join(t.TempDir(), "ofs.yaml")
-	cfg := fmt.Sprintf("stores:\n  default:\n    redis:\n      addrs: [%q]\n      key_prefix: %q\n"+
-		"tracing:\n  endpoint: %q\n  sample_ratio: 1\n", testenv.Redis(t), prefix+":", recv.Addr)
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	env = append(env, "OFS_CONFIG="+cfgFile)
-	start(t, env, "process", "registry")
-	start(t, env, "serve")
-	waitServing(t, addr)
-	applyExample(t, env)
+	env, addr, _ := serveExample(t, fmt.Sprintf("tracing:\n  endpoint: %q\n  sample_ratio: 1\n", recv.Addr))
 	if out, err := run(t, env, "get", "--addr", addr, "--entity", "user", "--group", "user_profile", "42"); err != nil {
 		t.Fatalf("get: %v\n%s", err, out)
 	}
