@@ -89,7 +89,8 @@ func (p *proc) stop(sig syscall.Signal) error {
 // is killed with SIGKILL, in round 3 each of two servers is restarted in
 // turn, round 4 runs without a fault; a client calls Retrieve of both
 // servers throughout. No Retrieve fails, every key ends with its last
-// round, and the log reports how long each round took to apply.
+// round, and the log reports how long each round took to apply, and the
+// Retrieve rate of one server and of both.
 func TestFaultsUnderLoad(t *testing.T) {
 	if testing.Short() || os.Getenv("OFS_FAULT_TEST") != "1" {
 		// Three JVMs and seven processes want the machine to themselves:
@@ -288,6 +289,41 @@ func TestFaultsUnderLoad(t *testing.T) {
 	round(4, "no fault", func() {})
 
 	exact := atRound(rounds)
+	// Retrieve across the servers: 16 callers in a closed loop, 100 keys a
+	// call, 5 s against one server, then 5 s over both.
+	load := func(c *sdk.Client) float64 {
+		var n atomic.Int64
+		var wg sync.WaitGroup
+		end := time.Now().Add(5 * time.Second)
+		for g := range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req := sdk.RetrieveRequest{Entity: "user", Groups: []sdk.Group{{Name: "faults"}}}
+				for i := 0; time.Now().Before(end); i++ {
+					req.Keys = req.Keys[:0]
+					for k := range 100 {
+						req.Keys = append(req.Keys, []string{strconv.Itoa((g*7919 + i*100 + k) % keys)})
+					}
+					if _, err := c.Retrieve(ctx, req); err != nil {
+						failed.Add(1)
+						firstErr.CompareAndSwap(nil, err.Error())
+						continue
+					}
+					n.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		return float64(n.Load()) / 5
+	}
+	one, err := sdk.Dial(addrs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	report = append(report, fmt.Sprintf("Retrieve of 100 keys, 16 in flight: one server %.0f calls/s, both servers %.0f calls/s",
+		load(one), load(client)))
 	close(stopCalls)
 	callers.Wait()
 	report = append(report, fmt.Sprintf("%d Retrieve calls during the faults, %d failed", calls.Load(), failed.Load()))
