@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -49,9 +48,6 @@ func StoreTTL(expiry int64, now time.Time) time.Duration {
 	}
 	return max(time.Duration(expiry-now.UnixMicro())*time.Microsecond, time.Millisecond)
 }
-
-// Equal reports whether k and o are the same entity key.
-func (k Key) Equal(o Key) bool { return k.Entity == o.Entity && slices.Equal(k.Values, o.Values) }
 
 // Block is one stored block: the latest row of one feature group for one
 // entity key.
