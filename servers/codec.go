@@ -32,7 +32,7 @@ func RegisterAppend(m any, f AppendFunc) {
 
 // serverCodec is the proto codec with the registered AppendFuncs: their
 // output goes to buffers of its own pool, which gRPC hands back when it
-// has written them, so a large answer is neither allocated nor copied per
+// has written them, so the buffer of a large answer is not allocated per
 // call.
 type serverCodec struct {
 	base encoding.CodecV2

@@ -60,7 +60,7 @@ func lend(m *answerMem, resp *featurev1.RetrieveResponse) {
 	if m == nil {
 		return
 	}
-	if resp == nil || resp != &m.resp {
+	if resp != &m.resp { // no answer after all
 		answerMems.Put(m)
 		return
 	}

@@ -183,12 +183,11 @@ func (s *Server) retrieve(ctx context.Context, req *featurev1.RetrieveRequest) (
 		mem := borrowAnswer(ctx)
 		resp := s.assemble(p, keys, blocksOf, verified, req.GetTypedValues(), unknown, mem)
 		if unknown != nil && *unknown {
-			lend(mem, nil)
 			if newer := s.syncRegistry(ctx, snap, read); newer != nil {
+				lend(mem, nil)
 				snap = newer
 				continue // read and answer again with the registry that knows the block
 			}
-			mem = borrowAnswer(ctx)
 			resp = s.assemble(p, keys, blocksOf, verified, req.GetTypedValues(), nil, mem)
 		}
 		resp, err = s.checkAnswer(p, resp)
