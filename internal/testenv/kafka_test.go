@@ -2,6 +2,7 @@ package testenv_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,4 +59,37 @@ func TestPrivateKafkaClusterLosesANode(t *testing.T) {
 	}
 	c.Start(1)
 	t.Logf("a node's outage and restart took %v", time.Since(t0))
+}
+
+// TestTopicsAreDeletedAfterThePassingTest checks that a test's topics on the
+// dev Kafka, streams and goka's group tables alike, are gone once it ends.
+func TestTopicsAreDeletedAfterThePassingTest(t *testing.T) {
+	brokers := testenv.Kafka(t)
+	var names topics.Names
+	t.Run("inner", func(t *testing.T) {
+		names, _ = testenv.Topics(t, 2)
+	})
+	admin, err := topics.NewAdmin(brokers, topics.Security{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	var left []string
+	for range 50 {
+		all, err := admin.ListTopics()
+		if err != nil {
+			t.Fatal(err)
+		}
+		left = left[:0]
+		for topic := range all {
+			if strings.HasPrefix(topic, names.Prefix) {
+				left = append(left, topic)
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond) // deletion is asynchronous on the broker
+	}
+	t.Fatalf("topics left after the test ended: %v", left)
 }

@@ -41,7 +41,14 @@ const (
 )
 
 // Kafka returns the bootstrap brokers of the dev Kafka cluster.
-func Kafka(tb testing.TB) []string { return list(tb, KafkaKey, "kafka") }
+// A test that used it has the topics under its names (Name) deleted when it
+// ends, unless it failed: the dev broker does not grow with every run.
+func Kafka(tb testing.TB) []string {
+	tb.Helper()
+	brokers := list(tb, KafkaKey, "kafka")
+	usedKafka.Store(tb, brokers)
+	return brokers
+}
 
 // The PLAIN user of the dev Kafka's SASL_SSL listener (deploy/dev/kafka.sh).
 const (
@@ -238,7 +245,11 @@ func Name(tb testing.TB) string {
 	}
 	var b [4]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
-	return "t_" + base + "_" + hex.EncodeToString(b[:])
+	name := "t_" + base + "_" + hex.EncodeToString(b[:])
+	// Registered now, before whatever the test builds under the name, so
+	// it runs after that is closed.
+	tb.Cleanup(func() { deleteTopics(tb, name) })
+	return name
 }
 
 // Tool returns the path of a command-line tool that deploy/dev installs
