@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -200,7 +200,7 @@ func printReplaySummary(g *globals, s replay.Summary) {
 		for c := range s.Rejected {
 			codes = append(codes, string(c))
 		}
-		sort.Strings(codes)
+		slices.Sort(codes)
 		fmt.Fprintln(g.stdout, "Rejected events (already on the dead-letter topic from their first ingest):")
 		for _, c := range codes {
 			fmt.Fprintf(g.stdout, "  %-24s %d\n", c, s.Rejected[events.Code(c)])

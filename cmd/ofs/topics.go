@@ -3,7 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -93,7 +93,7 @@ func newTopicsList(g *globals) *cobra.Command {
 					ours = append(ours, s.Name)
 				}
 			}
-			sort.Strings(ours)
+			slices.Sort(ours)
 			health, err := topics.Describe(admin, ours)
 			if err != nil {
 				return err

@@ -274,7 +274,7 @@ func (rt *Node) Cache() (*views.Cache, error) {
 }
 
 // RegistrySync returns a snapshot at least as new as the registry etcd
-// holds: it reads the catalog's revision and waits for the watch to deliver
+// holds: it reads the etcd copy's revision and waits for the watch to deliver
 // it.
 func RegistrySync(cli *clientv3.Client, root string, holder *schema.Holder) func(context.Context) (*schema.Snapshot, error) {
 	return func(ctx context.Context) (*schema.Snapshot, error) {
