@@ -54,23 +54,29 @@ type memShard struct {
 // row keeps what a lookup reads together: the key encoded (appendRowKey) in
 // the row's first cache line when it is short, as nearly every entity key
 // is, instead of an entity string and a slice of value strings elsewhere;
-// and its first slots inside the row too.
+// its slots and the first of them in the second line. A row is 256 bytes
+// (TestMemRowLayout), so the allocator puts it on a 256-byte boundary and
+// those two lines are one aligned pair, which the CPU fetches together.
 type memRow struct {
+	// The first cache line.
 	hash   uint64
 	short  [shortKey]byte // the encoded key, when it fits
 	keyLen uint8          // bytes of the key in short; 0: the key is long
-	long   string         // the encoded key, when it does not fit in short
-	slots  []memSlot      // inline[:n] until a row has more groups than inline holds
-	size   int64
 	ref    atomic.Bool
-	prev   *memRow
-	next   *memRow
+	// The second: the row's slots, and the first of them.
+	slots  []memSlot // inline[:n] until a row has more groups than inline holds
 	inline [2]memSlot
+	// What only inserts, evictions and long keys read.
+	long string // the encoded key, when it does not fit in short
+	size int64
+	prev *memRow
+	next *memRow
+	_    [48]byte
 }
 
-// shortKey is the longest encoded key kept in the row itself: with the hash
-// and its length it fills one 64-byte cache line.
-const shortKey = 55
+// shortKey is the longest encoded key kept in the row itself: with the hash,
+// its length and the referenced flag it fills one 64-byte cache line.
+const shortKey = 51
 
 // memSlot is one feature group of a row.
 type memSlot struct {
@@ -88,11 +94,11 @@ type memFill struct {
 }
 
 // Accounting of the memory a row takes besides its blocks and a long key:
-// the row and its map entry (216 bytes with its two inline slots, and about
+// the row and its map entry (256 bytes with its two inline slots, and about
 // 16 in the map) less the one slot every row has, which is counted as a
 // slot; a slot; a key part's length prefix.
 const (
-	rowOverhead   = 192
+	rowOverhead   = 232
 	slotOverhead  = 40
 	valueOverhead = 2
 )
@@ -242,16 +248,17 @@ func (c *memCache) lookupAll(keys []Key, hash func(Key) uint64, groups []uint32,
 	return hits, absents
 }
 
-// touchRows reads the first word of every row: loads that depend on
-// nothing but the slice, so that the CPU has the cache misses of many rows
-// in flight at once, where find, row after row, would wait for each.
+// touchRows reads the first word of both lines a lookup reads of every
+// row: loads that depend on nothing but the slice, so that the CPU has the
+// cache misses of many rows in flight at once, where find, row after row,
+// would wait for each.
 //
 //go:noinline
 func touchRows(rows []*memRow) uint64 {
 	var sum uint64
 	for _, r := range rows {
 		if r != nil {
-			sum += r.hash
+			sum += r.hash + uint64(len(r.slots))
 		}
 	}
 	return sum

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -449,5 +450,24 @@ func TestRowKey(t *testing.T) {
 				t.Errorf("row of %v is(%v) = %v", a, b, r.is(b))
 			}
 		}
+	}
+}
+
+// TestMemRowLayout holds memRow to the layout its comment promises: 256
+// bytes, the key and the referenced flag in the first cache line, the slots
+// and the first slot in the second.
+func TestMemRowLayout(t *testing.T) {
+	var r memRow
+	if got := unsafe.Sizeof(r); got != 256 {
+		t.Errorf("a row is %d bytes, want 256 (one size class of the allocator, 256-byte aligned)", got)
+	}
+	if end := unsafe.Offsetof(r.ref) + unsafe.Sizeof(r.ref); end > 64 {
+		t.Errorf("the referenced flag ends at byte %d, past the first line", end)
+	}
+	if off := unsafe.Offsetof(r.slots); off != 64 {
+		t.Errorf("the slots start at byte %d, want 64", off)
+	}
+	if end := unsafe.Offsetof(r.inline) + unsafe.Sizeof(r.inline[0]); end > 128 {
+		t.Errorf("the first inline slot ends at byte %d, past the second line", end)
 	}
 }
