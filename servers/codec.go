@@ -30,10 +30,32 @@ func RegisterAppend(m any, f AppendFunc) {
 	appenders[t] = f
 }
 
-// serverCodec is the proto codec with the registered AppendFuncs: their
-// output goes to buffers of its own pool, which gRPC hands back when it
-// has written them, so the buffer of a large answer is not allocated per
-// call.
+// An UnmarshalFunc decodes the protobuf wire form b into m (a pointer to a
+// generated message, reset), as proto.Unmarshal would but without
+// reflection, for a request a server takes often and that is costly to
+// decode (a Retrieve of many keys). b is the function's to keep: a gRPC
+// buffer is copied into it, so strings of m may share b's memory.
+type UnmarshalFunc func(b []byte, m any) error
+
+// unmarshalers holds the UnmarshalFuncs by message type, filled like
+// appenders.
+var unmarshalers = map[reflect.Type]UnmarshalFunc{}
+
+// RegisterUnmarshal makes every server of NewGRPC decode messages of m's
+// type with f. Call it from an init function; the package's tests must
+// show that f reads what proto.Unmarshal does.
+func RegisterUnmarshal(m any, f UnmarshalFunc) {
+	t := reflect.TypeOf(m)
+	if _, dup := unmarshalers[t]; dup {
+		panic("servers: RegisterUnmarshal called twice for " + t.String())
+	}
+	unmarshalers[t] = f
+}
+
+// serverCodec is the proto codec with the registered AppendFuncs and
+// UnmarshalFuncs. Appended answers go to buffers of its own pool, which
+// gRPC hands back when it has written them, so the buffer of a large answer
+// is not allocated per call.
 type serverCodec struct {
 	base encoding.CodecV2
 }
@@ -57,7 +79,13 @@ func (c serverCodec) Marshal(v any) (mem.BufferSlice, error) {
 	return mem.BufferSlice{mem.NewBuffer(buf, answerPool)}, nil
 }
 
-func (c serverCodec) Unmarshal(data mem.BufferSlice, v any) error { return c.base.Unmarshal(data, v) }
+func (c serverCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	f, ok := unmarshalers[reflect.TypeOf(v)]
+	if !ok {
+		return c.base.Unmarshal(data, v)
+	}
+	return f(data.Materialize(), v) // a copy of gRPC's buffers, f's to keep
+}
 
 // answerPool keeps the buffers of appended answers. A buffer keeps the
 // capacity it grew to, so after the first calls an answer of a usual size
