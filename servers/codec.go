@@ -22,13 +22,7 @@ var appenders = map[reflect.Type]AppendFunc{}
 // RegisterAppend makes every server of NewGRPC marshal messages of m's type
 // (a pointer to a generated message) with f. Call it from an init function;
 // the package's tests must show that f writes what proto.Marshal does.
-func RegisterAppend(m any, f AppendFunc) {
-	t := reflect.TypeOf(m)
-	if _, dup := appenders[t]; dup {
-		panic("servers: RegisterAppend called twice for " + t.String())
-	}
-	appenders[t] = f
-}
+func RegisterAppend(m any, f AppendFunc) { register(appenders, m, f, "RegisterAppend") }
 
 // An UnmarshalFunc decodes the protobuf wire form b into m (a pointer to a
 // generated message, reset), as proto.Unmarshal would but without
@@ -44,12 +38,15 @@ var unmarshalers = map[reflect.Type]UnmarshalFunc{}
 // RegisterUnmarshal makes every server of NewGRPC decode messages of m's
 // type with f. Call it from an init function; the package's tests must
 // show that f reads what proto.Unmarshal does.
-func RegisterUnmarshal(m any, f UnmarshalFunc) {
+func RegisterUnmarshal(m any, f UnmarshalFunc) { register(unmarshalers, m, f, "RegisterUnmarshal") }
+
+// register puts f in table under m's type; a second f for a type is a bug.
+func register[F any](table map[reflect.Type]F, m any, f F, caller string) {
 	t := reflect.TypeOf(m)
-	if _, dup := unmarshalers[t]; dup {
-		panic("servers: RegisterUnmarshal called twice for " + t.String())
+	if _, dup := table[t]; dup {
+		panic("servers: " + caller + " called twice for " + t.String())
 	}
-	unmarshalers[t] = f
+	table[t] = f
 }
 
 // serverCodec is the proto codec with the registered AppendFuncs and
