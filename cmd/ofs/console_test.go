@@ -135,8 +135,8 @@ func waitText(t *testing.T, ctx context.Context, url, sel string, want ...string
 // which makes a second version that the group's page shows.
 func TestConsole(t *testing.T) {
 	kcat := testenv.Tool(t, "kcat")
-	kafka, etcd, grpcAddr, metrics, con := testenv.FreeAddr(t, 0), testenv.FreeAddr(t, 0), testenv.FreeAddr(t, 0),
-		testenv.FreeAddr(t, 0), testenv.FreeAddr(t, 0)
+	etcd := testenv.FreeAddr(t, 1) // its peer port is the next one
+	kafka, grpcAddr, metrics, con := testenv.FreeAddr(t, 0), testenv.FreeAddr(t, 0), testenv.FreeAddr(t, 0), testenv.FreeAddr(t, 0)
 	out := startProcess(t, "Press Ctrl-C to stop.", "dev", "--kafka-addr", kafka, "--etcd-addr", etcd,
 		"--grpc-addr", grpcAddr, "--metrics-addr", metrics, "--console-addr", con)
 	base := "http://" + con

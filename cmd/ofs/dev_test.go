@@ -16,7 +16,8 @@ import (
 // then served by `ofs get`; Ctrl-C (SIGINT) stops it cleanly.
 func TestDevDemoAndKcat(t *testing.T) {
 	kcat := testenv.Tool(t, "kcat")
-	kafka, etcd, grpcAddr, metrics := testenv.FreeAddr(t, 0), testenv.FreeAddr(t, 0), testenv.FreeAddr(t, 0), testenv.FreeAddr(t, 0)
+	etcd := testenv.FreeAddr(t, 1) // its peer port is the next one
+	kafka, grpcAddr, metrics := testenv.FreeAddr(t, 0), testenv.FreeAddr(t, 0), testenv.FreeAddr(t, 0)
 	cmd := exec.Command(binary, "dev", "--kafka-addr", kafka, "--etcd-addr", etcd, "--grpc-addr", grpcAddr,
 		"--metrics-addr", metrics, "--console-addr", testenv.FreeAddr(t, 0))
 	var out testenv.Buffer
