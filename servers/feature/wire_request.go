@@ -14,9 +14,10 @@ import (
 
 // A Retrieve of 100 keys in compact form (key_values) is 100 strings;
 // proto.Unmarshal allocates each of them and walks the message by
-// reflection: about 9 µs and 112 allocations a request. unmarshalRetrieveRequest
-// reads the same message by hand, and its key values share the request's
-// bytes (the codec's copy of gRPC's buffers) instead of a string each.
+// reflection: 113 allocations a request (BenchmarkUnmarshalRetrieveRequest).
+// unmarshalRetrieveRequest reads the same message by hand in 7 allocations and
+// about 60 % of the time, and its key values share the request's bytes (the
+// codec's copy of gRPC's buffers) instead of a string each.
 // TestUnmarshalRetrieveRequest and FuzzUnmarshalRetrieveRequest hold it to
 // proto.Unmarshal.
 func init() {
