@@ -94,7 +94,8 @@ func FuzzJSON(f *testing.F) {
 }
 
 // FuzzParseFloat: the fast path of parseFloat agrees with strconv on every
-// literal it takes, bit for bit, and parseFloat on every JSON number.
+// literal it takes, bit for bit, and so do parseFloat and the value the
+// scanner reads as it scans, on every JSON number.
 func FuzzParseFloat(f *testing.F) {
 	for _, s := range []string{"0", "-0", "0.25", "31", "-1.5", "0.000001", "123456789012345", "1234567890123456",
 		"0.1", "49.999", "1e5", "9007199254740993", "3.4028235e38"} {
@@ -111,10 +112,14 @@ func FuzzParseFloat(f *testing.F) {
 		if s == "" || s[0] != '-' && !isDigit(s[0]) {
 			return
 		}
-		if n, err := sc.number(); err == nil && sc.i == len(s) && werr == nil {
+		var n jv
+		if err := sc.number(&n); err == nil && sc.i == len(s) && werr == nil {
 			got, err := parseFloat(n.raw)
 			if err != nil || math.Float64bits(got) != math.Float64bits(want) {
 				t.Fatalf("parseFloat(%q) = %v, %v; strconv %v", s, got, err, want)
+			}
+			if got, err := n.float(); err != nil || math.Float64bits(got) != math.Float64bits(want) {
+				t.Fatalf("the scanned value of %q = %v (exact %v), %v; strconv %v", s, got, n.exact, err, want)
 			}
 		}
 	})

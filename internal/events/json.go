@@ -34,17 +34,21 @@ const (
 	jObj
 )
 
-// jv is a JSON value as scanned: a bool, a number's literal, a string's
-// contents (raw when it holds no escape; with the quotes when it does), or
-// an array's elements (in the decoder's element buffer; arrays and objects
-// nested in an array are kept by kind only).
+// jv is a JSON value as scanned: a bool, a number's literal (and its value
+// when the scan could read it exactly, see exactFloat), a string's contents
+// (raw when it holds no escape; with the quotes when it does), or an array's
+// elements (in the decoder's element buffer; arrays and objects nested in an
+// array are kept by kind only). The fields are ordered to keep it small: a
+// values object of 50 features is 50 of them.
 type jv struct {
+	raw   []byte
+	f     float64 // a number's value, when exact
+	first int32   // elements: d.elems[first : first+n]
+	n     int32
 	kind  jkind
 	b     bool
-	raw   []byte
 	esc   bool
-	first int // elements: d.elems[first : first+n]
-	n     int
+	exact bool
 }
 
 // jfield is one name: value of an object.
@@ -84,8 +88,8 @@ func parseJSON(b []byte, ev *jsonEvent, elems *[]jv) *Error {
 			if s.peek() != '"' {
 				return s.fail("expected a field name in quotes")
 			}
-			nv, err := s.str()
-			if err != nil {
+			var nv jv
+			if err := s.str(&nv); err != nil {
 				return err
 			}
 			name := nv.raw
@@ -143,8 +147,8 @@ func (ev *jsonEvent) field(s *scanner, nameBytes []byte) (uint8, *Error) {
 		if s.peek() != '"' {
 			return nil, s.shape(name, "a string")
 		}
-		v, err := s.str()
-		if err != nil {
+		var v jv
+		if err := s.str(&v); err != nil {
 			return nil, err
 		}
 		if v.esc {
@@ -152,7 +156,10 @@ func (ev *jsonEvent) field(s *scanner, nameBytes []byte) (uint8, *Error) {
 		}
 		return v.raw, nil
 	}
-	var err *Error
+	var (
+		err  *Error
+		null jv // where a null goes
+	)
 	switch string(nameBytes) {
 	case "entity":
 		ev.entity, err = str()
@@ -173,7 +180,7 @@ func (ev *jsonEvent) field(s *scanner, nameBytes []byte) (uint8, *Error) {
 	case "positional_values":
 		switch s.peek() {
 		case 'n':
-			_, err = s.word("null", jv{})
+			err = s.word("null", jv{}, &null)
 		case '[':
 			err = ev.positionalValues(s)
 		default:
@@ -184,15 +191,15 @@ func (ev *jsonEvent) field(s *scanner, nameBytes []byte) (uint8, *Error) {
 		if c := s.peek(); c != '-' && !isDigit(c) {
 			return 0, s.shape(name, "a number")
 		}
-		n, err := s.number()
-		if err != nil {
+		var n jv
+		if err := s.number(&n); err != nil {
 			return 0, err
 		}
 		ev.versionRaw = n.raw
 		return 32, nil
 	case "event_time":
 		if s.peek() == 'n' {
-			_, err = s.word("null", jv{})
+			err = s.word("null", jv{}, &null)
 			return 64, err
 		}
 		t, err := str()
@@ -216,11 +223,10 @@ func (ev *jsonEvent) positionalValues(s *scanner) *Error {
 		return nil
 	}
 	for {
-		v, err := s.value(1, true)
-		if err != nil {
+		ev.positional = append(ev.positional, jv{})
+		if err := s.value(1, true, &ev.positional[len(ev.positional)-1]); err != nil {
 			return err
 		}
-		ev.positional = append(ev.positional, v)
 		switch s.peek() {
 		case ',':
 			s.i++

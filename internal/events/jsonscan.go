@@ -2,6 +2,7 @@ package events
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -20,14 +21,11 @@ type scanner struct {
 }
 
 func (s *scanner) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
+	b, i := s.b, s.i
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
 	}
+	s.i = i
 }
 
 func (s *scanner) fail(what string) *Error {
@@ -46,25 +44,47 @@ func (s *scanner) peek() byte {
 	return 0
 }
 
-// str scans a string; the scanner is at its opening quote.
-func (s *scanner) str() (jv, *Error) {
+// plain marks the bytes a string holds as they are: printable ASCII other
+// than the quote and the backslash.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// str scans a string into v; the scanner is at its opening quote. The
+// scanning functions write their value through a pointer: returned, the
+// value would be copied at every level of a 50-feature object.
+func (s *scanner) str(v *jv) *Error {
 	start := s.i
 	s.i++
 	esc := false
 	for s.i < len(s.b) {
+		// Names and most values are plain ASCII: skip it in a tight loop.
+		b, i := s.b, s.i // locals: the loop keeps them in registers
+		for i < len(b) && plain[b[i]] {
+			i++
+		}
+		s.i = i
+		if s.i == len(s.b) {
+			break
+		}
 		c := s.b[s.i]
 		switch {
 		case c == '"':
 			s.i++
 			if esc {
-				return jv{kind: jStr, raw: s.b[start:s.i], esc: true}, nil
+				*v = jv{kind: jStr, raw: s.b[start:s.i], esc: true}
+			} else {
+				*v = jv{kind: jStr, raw: s.b[start+1 : s.i-1]}
 			}
-			return jv{kind: jStr, raw: s.b[start+1 : s.i-1]}, nil
+			return nil
 		case c == '\\':
 			esc = true
 			if s.i+1 >= len(s.b) {
 				s.i = len(s.b)
-				return jv{}, s.fail("expected an escape")
+				return s.fail("expected an escape")
 			}
 			switch s.b[s.i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
@@ -72,172 +92,196 @@ func (s *scanner) str() (jv, *Error) {
 			case 'u':
 				if s.i+6 > len(s.b) {
 					s.i = len(s.b)
-					return jv{}, s.fail("expected four hex digits")
+					return s.fail("expected four hex digits")
 				}
 				for _, h := range s.b[s.i+2 : s.i+6] {
 					if !isHex(h) {
 						s.i += 2
-						return jv{}, s.fail("expected four hex digits after \\u")
+						return s.fail("expected four hex digits after \\u")
 					}
 				}
 				s.i += 6
 			default:
 				s.i++
-				return jv{}, s.fail("expected an escape")
+				return s.fail("expected an escape")
 			}
 		case c < 0x20:
-			return jv{}, s.fail("expected no control character in a string")
-		case c < utf8.RuneSelf:
-			s.i++
+			return s.fail("expected no control character in a string")
 		default:
 			r, n := utf8.DecodeRune(s.b[s.i:])
 			if r == utf8.RuneError && n == 1 {
-				return jv{}, badJSON("a string holds bytes that are not UTF-8 at byte %d", s.i)
+				return badJSON("a string holds bytes that are not UTF-8 at byte %d", s.i)
 			}
 			s.i += n
 		}
 	}
-	return jv{}, s.fail("expected the string's closing quote")
+	return s.fail("expected the string's closing quote")
 }
 
 func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
-// number scans a number literal.
-func (s *scanner) number() (jv, *Error) {
+// number scans a number literal into v. The common literal [-]digits[.digits] of
+// at most 15 digits is also read as it is scanned (exactFloat's rule), so
+// that a float feature does not read its digits twice.
+func (s *scanner) number(v *jv) *Error {
 	start := s.i
-	if s.b[s.i] == '-' {
+	neg := s.b[s.i] == '-'
+	if neg {
 		s.i++
 	}
-	digits := func() bool {
-		n := s.i
-		for s.i < len(s.b) && isDigit(s.b[s.i]) {
-			s.i++
+	var m uint64
+	n, frac := 0, 0
+	digits := func() int {
+		b, i := s.b, s.i
+		for i < len(b) && isDigit(b[i]) {
+			m = m*10 + uint64(b[i]-'0')
+			i++
 		}
-		return s.i > n
+		k := i - s.i
+		s.i = i
+		return k
 	}
 	switch {
 	case s.i < len(s.b) && s.b[s.i] == '0':
 		s.i++
-	case !digits():
-		return jv{}, s.fail("expected a digit")
+		n = 1
+	default:
+		if n = digits(); n == 0 {
+			return s.fail("expected a digit")
+		}
 	}
 	if s.i < len(s.b) && s.b[s.i] == '.' {
 		s.i++
-		if !digits() {
-			return jv{}, s.fail("expected a digit after the decimal point")
+		if frac = digits(); frac == 0 {
+			return s.fail("expected a digit after the decimal point")
 		}
+		n += frac
 	}
 	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
 		s.i++
 		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
 			s.i++
 		}
-		if !digits() {
-			return jv{}, s.fail("expected a digit in the exponent")
+		if digits() == 0 {
+			return s.fail("expected a digit in the exponent")
+		}
+		*v = jv{kind: jNum, raw: s.b[start:s.i]}
+		return nil
+	}
+	*v = jv{kind: jNum, raw: s.b[start:s.i]}
+	if n <= 15 {
+		v.f, v.exact = float64(m)/pow10[frac], true
+		if neg {
+			v.f = -v.f
 		}
 	}
-	return jv{kind: jNum, raw: s.b[start:s.i]}, nil
+	return nil
 }
 
-func (s *scanner) word(w string, v jv) (jv, *Error) {
+// word scans the literal w (true, false or null), whose value is v.
+func (s *scanner) word(w string, v jv, dst *jv) *Error {
 	if !strings.HasPrefix(string(s.b[s.i:min(len(s.b), s.i+len(w))]), w) {
-		return jv{}, s.fail("expected a value")
+		return s.fail("expected a value")
 	}
 	s.i += len(w)
-	return v, nil
+	*dst = v
+	return nil
 }
 
-// value scans any value; arrays keep their elements when keep is set.
-func (s *scanner) value(depth int, keep bool) (jv, *Error) {
+// value scans any value into v; arrays keep their elements when keep is
+// set.
+func (s *scanner) value(depth int, keep bool, v *jv) *Error {
 	if depth > maxDepth {
-		return jv{}, badJSON("values nested more than %d deep at byte %d", maxDepth, s.i)
+		return badJSON("values nested more than %d deep at byte %d", maxDepth, s.i)
 	}
 	switch c := s.peek(); {
 	case c == '"':
-		return s.str()
+		return s.str(v)
 	case c == '-' || isDigit(c):
-		return s.number()
+		return s.number(v)
 	case c == '[':
-		return s.array(depth, keep)
+		return s.array(depth, keep, v)
 	case c == '{':
 		s.i++
+		*v = jv{kind: jObj}
 		if s.peek() == '}' {
 			s.i++
-			return jv{kind: jObj}, nil
+			return nil
 		}
+		var inner jv
 		for {
 			if s.peek() != '"' {
-				return jv{}, s.fail("expected a name in quotes")
+				return s.fail("expected a name in quotes")
 			}
-			if _, err := s.str(); err != nil {
-				return jv{}, err
+			if err := s.str(&inner); err != nil {
+				return err
 			}
 			if s.peek() != ':' {
-				return jv{}, s.fail("expected ':'")
+				return s.fail("expected ':'")
 			}
 			s.i++
-			if _, err := s.value(depth+1, false); err != nil {
-				return jv{}, err
+			if err := s.value(depth+1, false, &inner); err != nil {
+				return err
 			}
 			switch s.peek() {
 			case ',':
 				s.i++
 			case '}':
 				s.i++
-				return jv{kind: jObj}, nil
+				return nil
 			default:
-				return jv{}, s.fail("expected ',' or '}'")
+				return s.fail("expected ',' or '}'")
 			}
 		}
 	case c == 't':
-		return s.word("true", jv{kind: jBool, b: true})
+		return s.word("true", jv{kind: jBool, b: true}, v)
 	case c == 'f':
-		return s.word("false", jv{kind: jBool})
+		return s.word("false", jv{kind: jBool}, v)
 	case c == 'n':
-		return s.word("null", jv{kind: jNull})
+		return s.word("null", jv{kind: jNull}, v)
 	}
-	return jv{}, s.fail("expected a value")
+	return s.fail("expected a value")
 }
 
-// array scans an array; the scanner is at '['. With keep, its elements go
-// to the element buffer, contiguously: the values inside them are scanned
-// without keep, so nothing else is appended meanwhile.
-func (s *scanner) array(depth int, keep bool) (jv, *Error) {
+// array scans an array into v; the scanner is at '['. With keep, its
+// elements go to the element buffer, contiguously: the values inside them
+// are scanned without keep, so nothing else is appended meanwhile.
+func (s *scanner) array(depth int, keep bool, v *jv) *Error {
 	s.i++
-	out := jv{kind: jArr, first: len(*s.elems)}
+	*v = jv{kind: jArr, first: int32(len(*s.elems))}
 	if s.peek() == ']' {
 		s.i++
-		return out, nil
+		return nil
 	}
+	var elem jv
 	for {
-		v, err := s.value(depth+1, false)
-		if err != nil {
-			return jv{}, err
+		if err := s.value(depth+1, false, &elem); err != nil {
+			return err
 		}
 		if keep {
-			*s.elems = append(*s.elems, v)
-			out.n++
+			*s.elems = append(*s.elems, elem)
+			v.n++
 		}
 		switch s.peek() {
 		case ',':
 			s.i++
 		case ']':
 			s.i++
-			return out, nil
+			return nil
 		default:
-			return jv{}, s.fail("expected ',' or ']'")
+			return s.fail("expected ',' or ']'")
 		}
 	}
 }
 
 // object scans an object of name: value into dst; null leaves it nil.
 func (s *scanner) object(field string, dst []jfield) ([]jfield, *Error) {
+	var null jv
 	switch s.peek() {
 	case 'n':
-		_, err := s.word("null", jv{})
-		return nil, err
+		return nil, s.word("null", jv{}, &null)
 	case '{':
 	default:
 		return nil, s.shape(field, "an object of name: value")
@@ -251,27 +295,33 @@ func (s *scanner) object(field string, dst []jfield) ([]jfield, *Error) {
 		s.i++
 		return dst, nil
 	}
+	var name jv
 	for {
 		if s.peek() != '"' {
 			return nil, s.fail("expected a name in quotes")
 		}
-		name, err := s.str()
-		if err != nil {
+		if err := s.str(&name); err != nil {
 			return nil, err
 		}
 		if s.peek() != ':' {
 			return nil, s.fail("expected ':'")
 		}
 		s.i++
-		v, err := s.value(1, true)
-		if err != nil {
-			return nil, err
-		}
 		n := name.raw
 		if name.esc {
 			n = []byte(unquote(name))
 		}
-		dst = append(dst, jfield{name: n, v: v})
+		// Grown in place: append would build and copy a whole jfield, and
+		// value writes all of f.v.
+		if len(dst) == cap(dst) {
+			dst = slices.Grow(dst, 1)
+		}
+		dst = dst[:len(dst)+1]
+		f := &dst[len(dst)-1]
+		f.name = n
+		if err := s.value(1, true, &f.v); err != nil {
+			return nil, err
+		}
 		switch s.peek() {
 		case ',':
 			s.i++

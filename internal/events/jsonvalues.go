@@ -62,7 +62,8 @@ func (d *Decoder) jsonKeys(e *schema.Entity, keys []jfield, set []string) *Error
 
 func (d *Decoder) jsonValues(t *target, g *schema.FeatureGroup, values []jfield) *Error {
 	next := 0 // producers mostly write features in the version's order
-	for _, f := range values {
+	for k := range values {
+		f := &values[k]
 		i := next
 		if i >= len(t.cols) || t.cols[i].Name != string(f.name) || !t.markSeen(i) {
 			var err *Error
@@ -71,7 +72,7 @@ func (d *Decoder) jsonValues(t *target, g *schema.FeatureGroup, values []jfield)
 			}
 		}
 		next = i + 1
-		if err := d.setJSON(t, i, f.v); err != nil {
+		if err := d.setJSON(t, i, &f.v); err != nil {
 			return err
 		}
 	}
@@ -82,10 +83,10 @@ func (d *Decoder) jsonPositional(t *target, from *schema.Version, pos []int, val
 	if len(values) != len(pos) {
 		return reject(CodeWrongValueCount, "%d positional_values for version %d, which has %d features", len(values), from.Number, len(pos))
 	}
-	for k, v := range values {
+	for k := range values {
 		if i := pos[k]; i >= 0 {
 			t.markSeen(i)
-			if err := d.setJSON(t, i, v); err != nil {
+			if err := d.setJSON(t, i, &values[k]); err != nil {
 				return err
 			}
 		}
@@ -94,7 +95,7 @@ func (d *Decoder) jsonPositional(t *target, from *schema.Version, pos []int, val
 }
 
 // setJSON sets column i from a JSON value.
-func (d *Decoder) setJSON(t *target, i int, v jv) *Error {
+func (d *Decoder) setJSON(t *target, i int, v *jv) *Error {
 	c := &t.cols[i]
 	switch v.kind {
 	case jNull:
@@ -102,22 +103,29 @@ func (d *Decoder) setJSON(t *target, i int, v jv) *Error {
 	case jBool:
 		return t.setBool(i, v.b)
 	case jStr:
-		return t.setString(i, unquote(v))
+		return t.setString(i, unquote(*v))
 	case jNum:
 		if c.Len != 0 {
 			return wrongType(c, "a number")
 		}
-		return d.setNumber(t, i, v.raw)
+		if v.exact && c.Type == schema.FP32 {
+			// The common feature: an exact literal of at most 15 digits
+			// is finite and within fp32's range, so checkFloat has nothing
+			// to refuse; the rounding is SetFloat64's.
+			t.builder.SetFloat32(i, float32(v.f))
+			return nil
+		}
+		return d.setNumber(t, i, v)
 	case jArr:
 		return d.setArray(t, i, d.elems[v.first:v.first+v.n])
 	}
-	return wrongType(c, describe(v))
+	return wrongType(c, describe(*v))
 }
 
 // setNumber sets a scalar column from a JSON number's text: exactly for
 // integer features.
-func (d *Decoder) setNumber(t *target, i int, lit []byte) *Error {
-	c := &t.cols[i]
+func (d *Decoder) setNumber(t *target, i int, v *jv) *Error {
+	c, lit := &t.cols[i], v.raw
 	if isInt(c.Type) {
 		x, err := parseIntNamed(c.Name, -1, lit)
 		switch {
@@ -131,11 +139,19 @@ func (d *Decoder) setNumber(t *target, i int, lit []byte) *Error {
 	if !c.Type.IsFloat() {
 		return wrongType(c, "a number")
 	}
-	f, err := parseFloat(lit)
+	f, err := v.float()
 	if err != nil { // only a range error: the syntax was checked
 		return reject(CodeOutOfRange, "feature %q: %s is out of the range of %v", c.Name, clip(string(lit)), c.Type)
 	}
 	return t.setFloat64(i, f)
+}
+
+// float is the value of a number.
+func (v *jv) float() (float64, error) {
+	if v.exact {
+		return v.f, nil
+	}
+	return parseFloat(v.raw)
 }
 
 // parseFloat parses a number literal (its syntax already checked) without
@@ -272,7 +288,7 @@ func (d *Decoder) setArray(t *target, i int, arr []jv) *Error {
 			if v.kind != jNum {
 				return elemType(k, v)
 			}
-			f, err := parseFloat(v.raw)
+			f, err := v.float()
 			if err != nil {
 				return reject(CodeOutOfRange, "feature %q element %d: %s is out of the range of %v", c.Name, k, clip(string(v.raw)), c.Type)
 			}
