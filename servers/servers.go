@@ -25,13 +25,13 @@ import (
 // the requests of a method below it.
 const MaxMessageBytes = 64 << 20
 
-// StreamWorkers is how many goroutines serve requests and are kept for the
+// streamWorkers is how many goroutines serve requests and are kept for the
 // next one. A request on a fresh goroutine grows its stack from 8 KiB on
 // every call (runtime.newstack was 7.5% of the server's CPU from the L1 in
 // the profile of docs/benchmarks.md); a kept worker has grown it already.
 // When every worker is busy gRPC starts a goroutine as it does without
 // them, so the number bounds nothing.
-const StreamWorkers = 64
+const streamWorkers = 64
 
 // NewGRPC returns a gRPC server with health checking and reflection
 // registered, and a recovery interceptor (go-grpc-middleware's) that turns
@@ -49,7 +49,7 @@ func NewGRPC(log *slog.Logger, opts ...grpc.ServerOption) (*grpc.Server, *health
 	opts = append([]grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
 		grpc.MaxSendMsgSize(MaxMessageBytes),
-		grpc.NumStreamWorkers(StreamWorkers), // marked experimental in grpc-go
+		grpc.NumStreamWorkers(streamWorkers), // marked experimental in grpc-go
 		grpc.ForceServerCodecV2(newServerCodec()),
 		grpc.ChainUnaryInterceptor(recovery.UnaryServerInterceptor(rec)),
 		grpc.ChainStreamInterceptor(recovery.StreamServerInterceptor(rec)),

@@ -93,9 +93,9 @@ func FuzzJSON(f *testing.F) {
 	})
 }
 
-// FuzzParseFloat: the fast path of parseFloat agrees with strconv on every
-// literal it takes, bit for bit, and so do parseFloat and the value the
-// scanner reads as it scans, on every JSON number.
+// FuzzParseFloat: the value the scanner reads as it scans a JSON number
+// agrees with strconv, bit for bit, on every literal it reads exactly, and
+// so does the value of every other number.
 func FuzzParseFloat(f *testing.F) {
 	for _, s := range []string{"0", "-0", "0.25", "31", "-1.5", "0.000001", "123456789012345", "1234567890123456",
 		"0.1", "49.999", "1e5", "9007199254740993", "3.4028235e38"} {
@@ -103,24 +103,37 @@ func FuzzParseFloat(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		want, werr := strconv.ParseFloat(s, 64)
-		if got, ok := exactFloat([]byte(s)); ok {
-			if werr != nil || math.Float64bits(got) != math.Float64bits(want) {
-				t.Fatalf("exactFloat(%q) = %v, strconv %v (%v)", s, got, want, werr)
-			}
-		}
 		sc := scanner{b: []byte(s)}
 		if s == "" || s[0] != '-' && !isDigit(s[0]) {
 			return
 		}
 		var n jv
-		if err := sc.number(&n); err == nil && sc.i == len(s) && werr == nil {
-			got, err := parseFloat(n.raw)
-			if err != nil || math.Float64bits(got) != math.Float64bits(want) {
-				t.Fatalf("parseFloat(%q) = %v, %v; strconv %v", s, got, err, want)
-			}
+		if err := sc.number(&n); err != nil || sc.i != len(s) {
+			return
+		}
+		if n.exact && (werr != nil || math.Float64bits(n.f) != math.Float64bits(want)) {
+			t.Fatalf("the exact value of %q = %v, strconv %v (%v)", s, n.f, want, werr)
+		}
+		if werr == nil {
 			if got, err := n.float(); err != nil || math.Float64bits(got) != math.Float64bits(want) {
 				t.Fatalf("the scanned value of %q = %v (exact %v), %v; strconv %v", s, got, n.exact, err, want)
 			}
 		}
 	})
+}
+
+// TestNumberExact: the literals of the fast path are read exactly as they
+// are scanned, and no other is.
+func TestNumberExact(t *testing.T) {
+	for s, exact := range map[string]bool{"0": true, "-0": true, "0.25": true, "-1.5": true, "0.000001": true,
+		"123456789012345": true, "1234567890123456": false, "1e5": false, "0.5E-3": false, "49.999": true} {
+		var n jv
+		sc := scanner{b: []byte(s)}
+		if err := sc.number(&n); err != nil {
+			t.Fatalf("number(%q): %v", s, err)
+		}
+		if n.exact != exact {
+			t.Errorf("number(%q): exact %v, want %v", s, n.exact, exact)
+		}
+	}
 }

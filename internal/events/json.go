@@ -35,7 +35,7 @@ const (
 )
 
 // jv is a JSON value as scanned: a bool, a number's literal (and its value
-// when the scan could read it exactly, see exactFloat), a string's contents
+// when the scan could read it exactly, see scanner.number), a string's contents
 // (raw when it holds no escape; with the quotes when it does), or an array's
 // elements (in the decoder's element buffer; arrays and objects nested in an
 // array are kept by kind only). The fields are ordered to keep it small: a
@@ -156,10 +156,7 @@ func (ev *jsonEvent) field(s *scanner, nameBytes []byte) (uint8, *Error) {
 		}
 		return v.raw, nil
 	}
-	var (
-		err  *Error
-		null jv // where a null goes
-	)
+	var err *Error
 	switch string(nameBytes) {
 	case "entity":
 		ev.entity, err = str()
@@ -180,7 +177,7 @@ func (ev *jsonEvent) field(s *scanner, nameBytes []byte) (uint8, *Error) {
 	case "positional_values":
 		switch s.peek() {
 		case 'n':
-			err = s.word("null", jv{}, &null)
+			err = s.word("null")
 		case '[':
 			err = ev.positionalValues(s)
 		default:
@@ -199,7 +196,7 @@ func (ev *jsonEvent) field(s *scanner, nameBytes []byte) (uint8, *Error) {
 		return 32, nil
 	case "event_time":
 		if s.peek() == 'n' {
-			err = s.word("null", jv{}, &null)
+			err = s.word("null")
 			return 64, err
 		}
 		t, err := str()

@@ -122,9 +122,16 @@ func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' ||
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
-// number scans a number literal into v. The common literal [-]digits[.digits] of
-// at most 15 digits is also read as it is scanned (exactFloat's rule), so
-// that a float feature does not read its digits twice.
+// pow10 holds the powers of ten up to the largest number() divides by.
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15}
+
+// number scans a number literal into v. The common literal
+// [-]digits[.digits] of at most 15 digits is also read as it is scanned:
+// its digits as an integer and its power of ten are both exact in a
+// float64, so one division rounds correctly and gives what
+// strconv.ParseFloat gives (FuzzParseFloat holds it bit for bit). A float
+// feature so never reads its digits twice.
 func (s *scanner) number(v *jv) *Error {
 	start := s.i
 	neg := s.b[s.i] == '-'
@@ -180,13 +187,12 @@ func (s *scanner) number(v *jv) *Error {
 	return nil
 }
 
-// word scans the literal w (true, false or null), whose value is v.
-func (s *scanner) word(w string, v jv, dst *jv) *Error {
+// word scans the literal w: true, false or null.
+func (s *scanner) word(w string) *Error {
 	if !strings.HasPrefix(string(s.b[s.i:min(len(s.b), s.i+len(w))]), w) {
 		return s.fail("expected a value")
 	}
 	s.i += len(w)
-	*dst = v
 	return nil
 }
 
@@ -236,11 +242,14 @@ func (s *scanner) value(depth int, keep bool, v *jv) *Error {
 			}
 		}
 	case c == 't':
-		return s.word("true", jv{kind: jBool, b: true}, v)
+		*v = jv{kind: jBool, b: true}
+		return s.word("true")
 	case c == 'f':
-		return s.word("false", jv{kind: jBool}, v)
+		*v = jv{kind: jBool}
+		return s.word("false")
 	case c == 'n':
-		return s.word("null", jv{kind: jNull}, v)
+		*v = jv{kind: jNull}
+		return s.word("null")
 	}
 	return s.fail("expected a value")
 }
@@ -278,10 +287,9 @@ func (s *scanner) array(depth int, keep bool, v *jv) *Error {
 
 // object scans an object of name: value into dst; null leaves it nil.
 func (s *scanner) object(field string, dst []jfield) ([]jfield, *Error) {
-	var null jv
 	switch s.peek() {
 	case 'n':
-		return nil, s.word("null", jv{}, &null)
+		return nil, s.word("null")
 	case '{':
 	default:
 		return nil, s.shape(field, "an object of name: value")
@@ -313,10 +321,7 @@ func (s *scanner) object(field string, dst []jfield) ([]jfield, *Error) {
 		}
 		// Grown in place: append would build and copy a whole jfield, and
 		// value writes all of f.v.
-		if len(dst) == cap(dst) {
-			dst = slices.Grow(dst, 1)
-		}
-		dst = dst[:len(dst)+1]
+		dst = slices.Grow(dst, 1)[:len(dst)+1]
 		f := &dst[len(dst)-1]
 		f.name = n
 		if err := s.value(1, true, &f.v); err != nil {

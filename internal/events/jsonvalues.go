@@ -108,13 +108,6 @@ func (d *Decoder) setJSON(t *target, i int, v *jv) *Error {
 		if c.Len != 0 {
 			return wrongType(c, "a number")
 		}
-		if v.exact && c.Type == schema.FP32 {
-			// The common feature: an exact literal of at most 15 digits
-			// is finite and within fp32's range, so checkFloat has nothing
-			// to refuse; the rounding is SetFloat64's.
-			t.builder.SetFloat32(i, float32(v.f))
-			return nil
-		}
 		return d.setNumber(t, i, v)
 	case jArr:
 		return d.setArray(t, i, d.elems[v.first:v.first+v.n])
@@ -126,6 +119,13 @@ func (d *Decoder) setJSON(t *target, i int, v *jv) *Error {
 // integer features.
 func (d *Decoder) setNumber(t *target, i int, v *jv) *Error {
 	c, lit := &t.cols[i], v.raw
+	if v.exact && c.Type == schema.FP32 {
+		// The common feature: an exact literal of at most 15 digits is
+		// finite and within fp32's range, so checkFloat has nothing to
+		// refuse; the rounding is SetFloat64's.
+		t.builder.SetFloat32(i, float32(v.f))
+		return nil
+	}
 	if isInt(c.Type) {
 		x, err := parseIntNamed(c.Name, -1, lit)
 		switch {
@@ -155,48 +155,10 @@ func (v *jv) float() (float64, error) {
 }
 
 // parseFloat parses a number literal (its syntax already checked) without
-// allocating.
+// allocating. The common literal never comes here: the scanner reads it
+// exactly (scanner.number).
 func parseFloat(lit []byte) (float64, error) {
-	if f, ok := exactFloat(lit); ok {
-		return f, nil
-	}
 	return strconv.ParseFloat(string(lit), 64) // the conversion does not escape
-}
-
-// pow10 holds the powers of ten that a float64 represents exactly.
-var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
-	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
-
-// exactFloat reads the common literal [-]digits[.digits] of at most 15
-// digits: its digits as an integer and its power of ten are both exact in a
-// float64, so one division rounds correctly and gives what
-// strconv.ParseFloat gives. ok is false for any other literal.
-func exactFloat(lit []byte) (f float64, ok bool) {
-	i, neg := 0, len(lit) > 0 && lit[0] == '-'
-	if neg {
-		i++
-	}
-	var m uint64
-	digits, frac := 0, 0
-	for ; i < len(lit) && isDigit(lit[i]); i++ {
-		m = m*10 + uint64(lit[i]-'0')
-		digits++
-	}
-	if i < len(lit) && lit[i] == '.' {
-		for i++; i < len(lit) && isDigit(lit[i]); i++ {
-			m = m*10 + uint64(lit[i]-'0')
-			digits++
-			frac++
-		}
-	}
-	if i != len(lit) || digits == 0 || digits > 15 {
-		return 0, false
-	}
-	f = float64(m) / pow10[frac]
-	if neg {
-		f = -f
-	}
-	return f, true
 }
 
 // jsonInt is an integer read from JSON: i when neg, else u.
