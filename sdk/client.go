@@ -30,6 +30,7 @@ type Client struct {
 	features featurev1.FeatureServiceClient
 	registry registryv1.RegistryServiceClient
 	cfg      *dialConfig
+	layouts  *layouts // of the answers' columns, by request shape (Retrieve)
 }
 
 // Retry says how calls are tried again. A call is retried only when the
@@ -125,7 +126,7 @@ func Dial(addr string, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("sdk: dial %s: %w", addr, err)
 	}
 	return &Client{conn: conn, features: featurev1.NewFeatureServiceClient(conn), registry: registryv1.NewRegistryServiceClient(conn),
-		cfg: &cfg}, nil
+		cfg: &cfg, layouts: new(layouts)}, nil
 }
 
 // Close closes the connection; calls in flight fail.

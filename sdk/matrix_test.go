@@ -51,7 +51,7 @@ func TestMatrixViews(t *testing.T) {
 			defer func(v bool) { littleEndian = v }(littleEndian)
 			littleEndian = tc.little
 			resp := answer(tc.skew)
-			r := newResult(resp)
+			r := newResult(resp, newLayout(resp), 1)
 			data, rows, width := r.Float32Matrix()
 			if rows != 2 || width != 2 || len(data) != 4 || data[0] != 1.5 || data[3] != 4 {
 				t.Fatalf("Float32Matrix = %v, %d, %d", data, rows, width)
@@ -80,7 +80,7 @@ func TestMatrixViews(t *testing.T) {
 func TestIndex(t *testing.T) {
 	resp := answer(0)
 	resp.Columns = append(resp.Columns, &featurev1.Column{FeatureGroup: "h", Name: "v", Type: registryv1.DataType_DATA_TYPE_STRING, Matrix: -1})
-	r := newResult(resp)
+	r := newResult(resp, newLayout(resp), 1)
 	for name, want := range map[string]int{"g.v": 0, "n": 1, "g.n": 1, "h.v": 2, "v": -1, "x": -1} {
 		got, err := r.Index(name)
 		if (err != nil) != (want < 0) || (err == nil && got != want) {

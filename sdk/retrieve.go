@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 
 	featurev1 "github.com/ofstack/ofs/proto/ofs/feature/v1"
 	registryv1 "github.com/ofstack/ofs/proto/ofs/registry/v1"
@@ -32,8 +34,14 @@ type RetrieveRequest struct {
 // Retrieve reads the latest values of the requested features, one row per
 // key in request order. A value missing or expired reads as its feature's
 // default; Result.Found tells which groups had a row.
+//
+// The answer comes in compact form (no message per row), and without its
+// columns when the client holds them already: it keeps the columns of each
+// request shape (entity, groups, features) for the registry revision they
+// were answered at, and the server leaves them out while that revision is
+// current.
 func (c *Client) Retrieve(ctx context.Context, r RetrieveRequest) (*Result, error) {
-	req := &featurev1.RetrieveRequest{Entity: r.Entity, Groups: make([]*featurev1.GroupSelection, len(r.Groups))}
+	req := &featurev1.RetrieveRequest{Entity: r.Entity, Groups: make([]*featurev1.GroupSelection, len(r.Groups)), Compact: true}
 	for i, g := range r.Groups {
 		req.Groups[i] = &featurev1.GroupSelection{FeatureGroup: g.Name, Features: g.Features}
 	}
@@ -47,11 +55,83 @@ func (c *Client) Retrieve(ctx context.Context, r RetrieveRequest) (*Result, erro
 			req.KeyValues = append(req.KeyValues, k...)
 		}
 	}
+	shape := shapeOf(req)
+	known := c.layouts.get(shape)
+	if known != nil {
+		req.ColumnsRevision = known.rev
+	}
 	resp, err := c.features.Retrieve(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("sdk: retrieve %s: %w", r.Entity, err)
 	}
-	return newResult(resp), nil
+	lay := known
+	if known == nil || len(resp.GetColumns()) > 0 || resp.GetRegistryRevision() != known.rev {
+		lay = newLayout(resp)
+		c.layouts.put(shape, lay)
+	}
+	return newResult(resp, lay, len(req.GetGroups())), nil
+}
+
+// layout is what an answer's columns say, for every answer to requests of
+// one shape at one registry revision.
+type layout struct {
+	rev     uint64
+	columns []Column
+	byName  map[string]int // "group.feature", and the bare name when unambiguous (else -1)
+}
+
+func newLayout(resp *featurev1.RetrieveResponse) *layout {
+	l := &layout{rev: resp.GetRegistryRevision(), columns: make([]Column, len(resp.GetColumns())), byName: map[string]int{}}
+	for i, c := range resp.GetColumns() {
+		l.columns[i] = Column{Group: c.GetFeatureGroup(), Name: c.GetName(), Type: c.GetType(), VectorLength: int(c.GetVectorLength()), Offset: int(c.GetOffset())}
+		l.byName[c.GetFeatureGroup()+"."+c.GetName()] = i
+		if _, dup := l.byName[c.GetName()]; dup {
+			l.byName[c.GetName()] = -1
+		} else {
+			l.byName[c.GetName()] = i
+		}
+	}
+	return l
+}
+
+// layouts keeps the layout of each request shape a client has asked for.
+type layouts struct {
+	mu     sync.Mutex
+	shapes map[string]*layout
+}
+
+// maxShapes bounds the layouts a client keeps: an application asks a
+// handful of shapes, one per model; past the bound they are all dropped.
+const maxShapes = 1024
+
+func (ls *layouts) get(shape string) *layout {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return ls.shapes[shape]
+}
+
+func (ls *layouts) put(shape string, l *layout) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if ls.shapes == nil || len(ls.shapes) >= maxShapes {
+		ls.shapes = make(map[string]*layout)
+	}
+	ls.shapes[shape] = l
+}
+
+// shapeOf names the shape of req: its entity, groups and features.
+func shapeOf(req *featurev1.RetrieveRequest) string {
+	var b strings.Builder
+	b.WriteString(req.GetEntity())
+	for _, g := range req.GetGroups() {
+		b.WriteByte(0)
+		b.WriteString(g.GetFeatureGroup())
+		for _, f := range g.GetFeatures() {
+			b.WriteByte(1)
+			b.WriteString(f)
+		}
+	}
+	return b.String()
 }
 
 // Column describes one column of a Result.
@@ -75,8 +155,14 @@ type Column struct {
 type Result struct {
 	resp    *featurev1.RetrieveResponse
 	columns []Column
-	byName  map[string]int // "group.feature", and the bare name when unambiguous (else -1)
-	mats    [4]matrix      // by class
+	byName  map[string]int
+	rev     uint64
+	groups  int
+	rows    int
+	strings int       // string elements per row, in the compact form
+	mats    [4]matrix // by class
+	found   []bool    // in the compact form: row-major, groups per row
+	rowMsgs []*featurev1.Row
 }
 
 // The matrix classes.
@@ -88,16 +174,19 @@ const (
 	classString = -1
 )
 
-func newResult(resp *featurev1.RetrieveResponse) *Result {
-	r := &Result{resp: resp, columns: make([]Column, len(resp.GetColumns())), byName: map[string]int{}}
-	for i, c := range resp.GetColumns() {
-		r.columns[i] = Column{Group: c.GetFeatureGroup(), Name: c.GetName(), Type: c.GetType(), VectorLength: int(c.GetVectorLength()), Offset: int(c.GetOffset())}
-		r.byName[c.GetFeatureGroup()+"."+c.GetName()] = i
-		if _, dup := r.byName[c.GetName()]; dup {
-			r.byName[c.GetName()] = -1
-		} else {
-			r.byName[c.GetName()] = i
-		}
+// newResult reads resp, the answer in either form to a request of groups
+// groups, whose columns l describes.
+func newResult(resp *featurev1.RetrieveResponse, l *layout, groups int) *Result {
+	r := &Result{resp: resp, columns: l.columns, byName: l.byName, rev: resp.GetRegistryRevision(), groups: groups,
+		found: resp.GetFound(), rowMsgs: resp.GetRows()}
+	switch {
+	case len(r.found) > 0 && groups > 0:
+		r.rows = len(r.found) / groups
+	default:
+		r.rows = len(r.rowMsgs)
+	}
+	if r.rows > 0 {
+		r.strings = len(resp.GetStrings()) / r.rows
 	}
 	for _, m := range resp.GetMatrices() {
 		if cl := class(m.GetType()); cl >= 0 {
@@ -108,14 +197,15 @@ func newResult(resp *featurev1.RetrieveResponse) *Result {
 }
 
 // Len is the number of rows.
-func (r *Result) Len() int { return len(r.resp.GetRows()) }
+func (r *Result) Len() int { return r.rows }
 
 // Columns describes the columns, in the order of the request's groups and
-// features.
+// features. The slice is shared by the answers of one request shape: do not
+// modify it.
 func (r *Result) Columns() []Column { return r.columns }
 
 // Revision is the registry revision the request was resolved against.
-func (r *Result) Revision() uint64 { return r.resp.GetRegistryRevision() }
+func (r *Result) Revision() uint64 { return r.rev }
 
 // Index returns the index of the column named "group.feature", or of the
 // feature name alone when a single group of the answer has it.
@@ -132,16 +222,24 @@ func (r *Result) Index(name string) (int, error) {
 
 // Found reports whether a row of the request's group was found, unexpired,
 // for the row's key; when not, its columns hold the defaults.
-func (r *Result) Found(row, group int) bool { return r.resp.GetRows()[row].GetFound()[group] }
+func (r *Result) Found(row, group int) bool {
+	if r.found != nil { // the compact form
+		if row < 0 || row >= r.rows || group < 0 || group >= r.groups {
+			panic(fmt.Sprintf("sdk: Found(%d, %d) of %d rows of %d groups", row, group, r.rows, r.groups))
+		}
+		return r.found[row*r.groups+group]
+	}
+	return r.rowMsgs[row].GetFound()[group]
+}
 
 // cell locates the first element of a column in a row.
 func (r *Result) cell(row, col int) (cl, idx int) {
-	c := r.resp.GetColumns()[col]
-	cl = class(c.GetType())
+	c := &r.columns[col]
+	cl = class(c.Type)
 	if cl == classString {
-		return cl, int(c.GetOffset())
+		return cl, c.Offset
 	}
-	return cl, row*r.mats[cl].width + int(c.GetOffset())
+	return cl, row*r.mats[cl].width + c.Offset
 }
 
 // Float64 returns a numeric or bool column's value (its first element for a
@@ -203,7 +301,13 @@ func (r *Result) String(row, col int) string {
 	cl, i := r.cell(row, col)
 	switch c := r.columns[col]; {
 	case cl == classString:
-		return r.resp.GetRows()[row].GetStrings()[i]
+		if r.found != nil { // the compact form
+			if row < 0 || row >= r.rows {
+				panic(fmt.Sprintf("sdk: row %d of %d", row, r.rows))
+			}
+			return r.resp.GetStrings()[row*r.strings+i]
+		}
+		return r.rowMsgs[row].GetStrings()[i]
 	case c.Type == registryv1.DataType_DATA_TYPE_BOOL:
 		return fmt.Sprint(r.Bool(row, col))
 	case cl == classI64:

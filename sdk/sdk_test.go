@@ -4,15 +4,18 @@ import (
 	"context"
 	"encoding/binary"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	featurev1 "github.com/ofstack/ofs/proto/ofs/feature/v1"
 	registryv1 "github.com/ofstack/ofs/proto/ofs/registry/v1"
 	"github.com/ofstack/ofs/sdk"
 )
@@ -290,5 +293,90 @@ func TestFlushReportsFailures(t *testing.T) {
 	}
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRetrieveKeepsColumns: the client asks for the compact form and, once
+// it holds a shape's columns, for answers without them; a new registry
+// revision brings them again, with the group's new feature.
+func TestRetrieveKeepsColumns(t *testing.T) {
+	needServices(t)
+	type call struct {
+		compact       bool
+		columnsRev    uint64
+		columns, rows int
+		rev           uint64
+	}
+	var mu sync.Mutex
+	var calls []call
+	record := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		err := invoker(ctx, method, req, reply, cc, opts...)
+		if q, ok := req.(*featurev1.RetrieveRequest); ok && err == nil {
+			a := reply.(*featurev1.RetrieveResponse)
+			mu.Lock()
+			calls = append(calls, call{q.GetCompact(), q.GetColumnsRevision(), len(a.GetColumns()), len(a.GetRows()), a.GetRegistryRevision()})
+			mu.Unlock()
+		}
+		return err
+	}
+	c, err := sdk.Dial(serverAddr, sdk.WithDialOptions(grpc.WithChainUnaryInterceptor(record)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := ctxFor(t, time.Minute)
+	apply := func(features ...string) {
+		t.Helper()
+		g := &registryv1.ApplyFeatureGroup{Name: "sdk_columns", Entity: "user", Store: "online"}
+		for _, f := range features {
+			g.Features = append(g.Features, &registryv1.Feature{Name: f, Type: registryv1.DataType_DATA_TYPE_FP32})
+		}
+		if _, err := c.Apply(ctx, &registryv1.Command{Command: &registryv1.Command_ApplyFeatureGroup{ApplyFeatureGroup: g}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apply("a")
+	if err := c.Persist(ctx, "sdk_columns", []sdk.Row{{Keys: map[string]any{"user_id": 5}, Values: map[string]any{"a": float32(1.5)}}}); err != nil {
+		t.Fatal(err)
+	}
+	req := sdk.RetrieveRequest{Entity: "user", Keys: [][]string{{"5"}, {"6"}}, Groups: []sdk.Group{{Name: "sdk_columns"}}}
+	first, err := c.Retrieve(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := c.Retrieve(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	got := append([]call(nil), calls...)
+	mu.Unlock()
+	if len(got) != 2 || !got[0].compact || got[0].columnsRev != 0 || got[0].columns != 1 || got[0].rows != 0 ||
+		got[1].columnsRev != got[0].rev || got[1].columns != 0 || got[1].rows != 0 {
+		t.Fatalf("calls %+v: want compact answers, the second without columns", got)
+	}
+	for _, r := range []*sdk.Result{first, second} {
+		if r.Len() != 2 || len(r.Columns()) != 1 || r.Columns()[0].Name != "a" || r.Float32(0, 0) != 1.5 || !r.Found(0, 0) || r.Found(1, 0) {
+			t.Fatalf("answer: %d rows, columns %v, a %v, found %v %v", r.Len(), r.Columns(), r.Float32(0, 0), r.Found(0, 0), r.Found(1, 0))
+		}
+	}
+
+	apply("a", "b") // a new revision, and a new column
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		r, err := c.Retrieve(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Columns()) == 2 {
+			if i, err := r.Index("b"); err != nil || r.Float32(0, i) != 0 || r.Float32(0, 0) != 1.5 {
+				t.Fatalf("after the new version: b at %d (%v), a %v", i, err, r.Float32(0, 0))
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the answer's columns stayed %v after a new version of the group", r.Columns())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -92,22 +92,30 @@ func (m *answerMem) fp32s(n int) []float32 {
 	return m.fp32
 }
 
-// rowMessages returns n empty rows and n pointers to them, and n*groups
-// found flags, all false.
-func (m *answerMem) rowMessages(n, groups int) (rows []featurev1.Row, ptrs []*featurev1.Row, found []bool) {
+// rowMessages returns n empty rows and n pointers to them.
+func (m *answerMem) rowMessages(n int) (rows []featurev1.Row, ptrs []*featurev1.Row) {
 	if m == nil {
-		return make([]featurev1.Row, n), make([]*featurev1.Row, n), make([]bool, n*groups)
+		return make([]featurev1.Row, n), make([]*featurev1.Row, n)
 	}
 	if cap(m.rows) < n {
 		m.rows, m.ptrs = make([]featurev1.Row, n), make([]*featurev1.Row, n)
 	}
-	if cap(m.found) < n*groups {
-		m.found = make([]bool, n*groups)
-	}
-	m.rows, m.ptrs, m.found = m.rows[:n], m.ptrs[:n], m.found[:n*groups]
+	m.rows, m.ptrs = m.rows[:n], m.ptrs[:n]
 	clear(m.rows)
+	return m.rows, m.ptrs
+}
+
+// foundFlags returns n found flags, all false.
+func (m *answerMem) foundFlags(n int) []bool {
+	if m == nil {
+		return make([]bool, n)
+	}
+	if cap(m.found) < n {
+		m.found = make([]bool, n)
+	}
+	m.found = m.found[:n]
 	clear(m.found)
-	return m.rows, m.ptrs, m.found
+	return m.found
 }
 
 // response returns the answer message of m, emptied, or a new one.

@@ -181,14 +181,14 @@ func (s *Server) retrieve(ctx context.Context, req *featurev1.RetrieveRequest) (
 			unknown = new(bool)
 		}
 		mem := borrowAnswer(ctx)
-		resp := s.assemble(p, keys, blocksOf, verified, req.GetTypedValues(), unknown, mem)
+		resp := s.assemble(p, keys, blocksOf, verified, req, unknown, mem)
 		if unknown != nil && *unknown {
 			if newer := s.syncRegistry(ctx, snap, read); newer != nil {
 				lend(mem, nil)
 				snap = newer
 				continue // read and answer again with the registry that knows the block
 			}
-			resp = s.assemble(p, keys, blocksOf, verified, req.GetTypedValues(), nil, mem)
+			resp = s.assemble(p, keys, blocksOf, verified, req, nil, mem)
 		}
 		resp, err = s.checkAnswer(p, resp)
 		lend(mem, resp)
@@ -229,7 +229,7 @@ func (s *Server) checkSize(p *plan, req *featurev1.RetrieveRequest) error {
 // once they are read.
 func (s *Server) checkAnswer(p *plan, resp *featurev1.RetrieveResponse) (*featurev1.RetrieveResponse, error) {
 	if p.strings > 0 {
-		if n := answerBytes(p, len(resp.GetRows()), resp); n > s.limits.MaxAnswerBytes {
+		if n := answerBytes(p, rowsOf(p, resp), resp); n > s.limits.MaxAnswerBytes {
 			return nil, exhausted("the answer would be %d bytes with its strings, more than retrieve_max_answer_bytes (%d)",
 				n, s.limits.MaxAnswerBytes)
 		}
@@ -243,12 +243,24 @@ func answerBytes(p *plan, n int, resp *featurev1.RetrieveResponse) int {
 	per := 4*p.width[classFP32] + 8*(p.width[classFP64]+p.width[classInt64]+p.width[classUint64]) +
 		len(p.groups) + 2*p.strings + 4 // a row's framing
 	total := int64(n) * int64(per)
+	for _, s := range resp.GetStrings() {
+		total += int64(len(s))
+	}
 	for _, r := range resp.GetRows() {
 		for _, s := range r.GetStrings() {
 			total += int64(len(s))
 		}
 	}
 	return int(min(total, 1<<62))
+}
+
+// rowsOf is the number of rows of resp, an answer planned as p, in either
+// form.
+func rowsOf(p *plan, resp *featurev1.RetrieveResponse) int {
+	if rows := resp.GetRows(); len(rows) > 0 {
+		return len(rows)
+	}
+	return len(resp.GetFound()) / len(p.groups)
 }
 
 // syncRegistry returns a snapshot newer than snap that a sync begun after
@@ -365,10 +377,13 @@ func (s *Server) fetchStore(ctx context.Context, p *plan, storeID string, keys [
 	return nil
 }
 
-// assemble answers the request of plan p from the blocks. With unknown
-// set, a block of a schema version p's snapshot lacks stops it: it sets
-// *unknown and returns nil, for the caller to sync the registry.
-func (s *Server) assemble(p *plan, keys []views.Key, blocksOf [][][]byte, verified []bool, typed bool, unknown *bool, mem *answerMem) *featurev1.RetrieveResponse {
+// assemble answers req, planned as p, from the blocks: in compact form
+// (found flags and strings row-major in the answer itself) or with a Row
+// message per key, as req asks. With unknown set, a block of a schema
+// version p's snapshot lacks stops it: it sets *unknown and returns nil,
+// for the caller to sync the registry.
+func (s *Server) assemble(p *plan, keys []views.Key, blocksOf [][][]byte, verified []bool, req *featurev1.RetrieveRequest, unknown *bool, mem *answerMem) *featurev1.RetrieveResponse {
+	compact := req.GetCompact()
 	n := len(keys)
 	var fp32 []float32
 	var fp64 []float64
@@ -386,7 +401,12 @@ func (s *Server) assemble(p *plan, keys []views.Key, blocksOf [][][]byte, verifi
 	if w := p.width[classUint64]; w > 0 {
 		u64 = make([]uint64, n*w)
 	}
-	rowMem, rows, found := mem.rowMessages(n, len(p.groups))
+	found := mem.foundFlags(n * len(p.groups))
+	var rowMem []featurev1.Row
+	var rows []*featurev1.Row
+	if !compact {
+		rowMem, rows = mem.rowMessages(n)
+	}
 	var strs []string
 	if p.strings > 0 {
 		strs = make([]string, n*p.strings)
@@ -402,10 +422,10 @@ func (s *Server) assemble(p *plan, keys []views.Key, blocksOf [][][]byte, verifi
 	}
 	defaults = defaults[:2*len(p.groups)]
 	for i := range n {
-		row := &rowMem[i]
-		row.Found = found[i*len(p.groups) : (i+1)*len(p.groups)]
+		rowFound := found[i*len(p.groups) : (i+1)*len(p.groups)]
+		var rowStrings []string
 		if p.strings > 0 {
-			row.Strings = strs[i*p.strings : (i+1)*p.strings]
+			rowStrings = strs[i*p.strings : (i+1)*p.strings]
 		}
 		for j := range p.groups {
 			gp := &p.groups[j]
@@ -422,7 +442,7 @@ func (s *Server) assemble(p *plan, keys []views.Key, blocksOf [][][]byte, verifi
 				}
 				switch {
 				case err == nil:
-					row.Found[j] = true
+					rowFound[j] = true
 				case errors.Is(err, codec.ErrExpired):
 					defaults[2*j+1]++
 				case unknown != nil && errors.Is(err, codec.ErrUnknownVersion):
@@ -482,15 +502,19 @@ func (s *Server) assemble(p *plan, keys []views.Key, blocksOf [][][]byte, verifi
 						}
 					case classString:
 						if !cp.isVec {
-							row.Strings[cp.off] = r.String(c)
+							rowStrings[cp.off] = r.String(c)
 						} else {
-							r.AppendStrings(row.Strings[cp.off:cp.off:cp.off+cp.n], c)
+							r.AppendStrings(rowStrings[cp.off:cp.off:cp.off+cp.n], c)
 						}
 					}
 				}
 			}
 		}
-		rows[i] = row
+		if !compact {
+			row := &rowMem[i]
+			row.Found, row.Strings = rowFound, rowStrings
+			rows[i] = row
+		}
 	}
 	for j := range p.groups {
 		if n := defaults[2*j]; n > 0 {
@@ -501,7 +525,15 @@ func (s *Server) assemble(p *plan, keys []views.Key, blocksOf [][][]byte, verifi
 		}
 	}
 	resp := mem.response()
-	resp.Columns, resp.Rows, resp.RegistryRevision = p.columns, rows, p.rev
+	resp.RegistryRevision = p.rev
+	if rev := req.GetColumnsRevision(); rev == 0 || rev != p.rev {
+		resp.Columns = p.columns
+	}
+	if compact {
+		resp.Found, resp.Strings = found, strs
+	} else {
+		resp.Rows = rows
+	}
 	for m := range numMatrices {
 		if p.matrix[m] < 0 {
 			continue
@@ -520,8 +552,8 @@ func (s *Server) assemble(p *plan, keys []views.Key, blocksOf [][][]byte, verifi
 		resp.Matrices = append(resp.Matrices, &featurev1.DenseMatrix{
 			Type: schema.DataTypeToProto(matrixType[m]), Width: uint32(p.width[m]), Data: data})
 	}
-	if typed {
-		addTypedValues(resp, p)
+	if req.GetTypedValues() {
+		addTypedValues(resp, p, n, strs)
 	}
 	return resp
 }

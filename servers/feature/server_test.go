@@ -278,3 +278,73 @@ func TestRetrieveErrors(t *testing.T) {
 		t.Fatalf("dead store: %v, want Unavailable", err)
 	}
 }
+
+// TestRetrieveCompactAnswer: the compact form answers the same matrices,
+// found flags and strings as the Row form, row-major in the answer itself;
+// typed values still come as rows; columns are left out only for a caller
+// that holds them for the revision answered.
+func TestRetrieveCompactAnswer(t *testing.T) {
+	f := setup(t)
+	f.write(t, "profile", 1, []string{"42"}, now.Add(-time.Minute), time.Time{}, func(b *codec.Builder) {
+		b.SetInt64(0, 31)
+		b.SetString(2, "DE")
+	})
+	f.write(t, "dense", 1, []string{"7"}, now.Add(-time.Minute), now.Add(time.Hour), func(b *codec.Builder) { b.SetFloat32(0, 1.5) })
+	req := func(compact, typed bool, columnsRev uint64) *featurev1.RetrieveRequest {
+		return &featurev1.RetrieveRequest{Entity: "user", KeyValues: []string{"42", "7", "42"},
+			Groups:  []*featurev1.GroupSelection{{FeatureGroup: "profile"}, {FeatureGroup: "dense"}},
+			Compact: compact, TypedValues: typed, ColumnsRevision: columnsRev}
+	}
+	ctx := context.Background()
+	rows, err := f.srv.Retrieve(ctx, req(false, false, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	compact, err := f.srv.Retrieve(ctx, req(true, false, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(compact.GetRows()) != 0 {
+		t.Fatalf("compact answer has %d rows, want none", len(compact.GetRows()))
+	}
+	var found []bool
+	var strs []string
+	for _, r := range rows.GetRows() {
+		found = append(found, r.GetFound()...)
+		strs = append(strs, r.GetStrings()...)
+	}
+	if want := []bool{true, false, false, true, true, false}; fmt.Sprint(compact.GetFound()) != fmt.Sprint(want) || fmt.Sprint(found) != fmt.Sprint(want) {
+		t.Fatalf("found: compact %v, rows %v, want %v", compact.GetFound(), found, want)
+	}
+	if want := []string{"DE", "unknown", "DE"}; fmt.Sprint(compact.GetStrings()) != fmt.Sprint(want) || fmt.Sprint(strs) != fmt.Sprint(want) {
+		t.Fatalf("strings: compact %v, rows %v, want %v", compact.GetStrings(), strs, want)
+	}
+	if fmt.Sprint(compact.GetMatrices()) != fmt.Sprint(rows.GetMatrices()) || len(compact.GetColumns()) != len(rows.GetColumns()) || len(rows.GetColumns()) == 0 {
+		t.Fatal("the compact form answers other matrices or columns than the Row form")
+	}
+
+	typed, err := f.srv.Retrieve(ctx, req(true, true, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(typed.GetRows()) != 3 || len(typed.GetRows()[1].GetFound()) != 0 || typed.GetRows()[1].GetValues()[2].GetStringValue() != "unknown" ||
+		typed.GetRows()[2].GetValues()[2].GetStringValue() != "DE" || len(typed.GetFound()) != 6 {
+		t.Fatalf("compact with typed values: rows %v, found %v", typed.GetRows(), typed.GetFound())
+	}
+
+	rev := compact.GetRegistryRevision()
+	known, err := f.srv.Retrieve(ctx, req(true, false, rev))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(known.GetColumns()) != 0 || known.GetRegistryRevision() != rev || len(known.GetMatrices()) == 0 {
+		t.Fatalf("columns_revision %d of the revision answered: %d columns, revision %d", rev, len(known.GetColumns()), known.GetRegistryRevision())
+	}
+	stale, err := f.srv.Retrieve(ctx, req(true, false, rev-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stale.GetColumns()) != len(rows.GetColumns()) {
+		t.Fatalf("columns_revision %d of another revision: %d columns, want %d", rev-1, len(stale.GetColumns()), len(rows.GetColumns()))
+	}
+}

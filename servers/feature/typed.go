@@ -8,24 +8,32 @@ import (
 	"github.com/ofstack/ofs/schema"
 )
 
-// addTypedValues fills rows[].values from the matrices and strings already
-// in resp: one Value per cell, for people and scripts.
-func addTypedValues(resp *featurev1.RetrieveResponse, p *plan) {
+// addTypedValues fills rows[].values of the n rows of resp from its
+// matrices and from strs, the strings of every row (row-major): one Value
+// per cell, for people and scripts. A compact answer gets a Row per key
+// that holds only its values.
+func addTypedValues(resp *featurev1.RetrieveResponse, p *plan, n int, strs []string) {
 	var cols []colPlan
 	for _, g := range p.groups {
 		cols = append(cols, g.cols...)
 	}
+	if len(resp.Rows) == 0 && n > 0 {
+		resp.Rows = make([]*featurev1.Row, n)
+		for i := range resp.Rows {
+			resp.Rows[i] = new(featurev1.Row)
+		}
+	}
 	for i, row := range resp.GetRows() {
 		row.Values = make([]*featurev1.Value, len(cols))
 		for c, cp := range cols {
-			row.Values[c] = typedValue(resp, p, i, cp)
+			row.Values[c] = typedValue(resp, p, i, cp, strs[i*p.strings:(i+1)*p.strings])
 		}
 	}
 }
 
-func typedValue(resp *featurev1.RetrieveResponse, p *plan, row int, cp colPlan) *featurev1.Value {
+func typedValue(resp *featurev1.RetrieveResponse, p *plan, row int, cp colPlan, rowStrings []string) *featurev1.Value {
 	if cp.class == classString {
-		s := resp.GetRows()[row].GetStrings()[cp.off : cp.off+cp.n]
+		s := rowStrings[cp.off : cp.off+cp.n]
 		if cp.n == 1 && !cp.vector() {
 			return &featurev1.Value{Kind: &featurev1.Value_StringValue{StringValue: s[0]}}
 		}

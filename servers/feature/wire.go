@@ -38,6 +38,8 @@ const (
 	respMatrices protowire.Number = 2
 	respRows     protowire.Number = 3
 	respRevision protowire.Number = 4
+	respFound    protowire.Number = 5
+	respStrings  protowire.Number = 6
 
 	colGroup        protowire.Number = 1
 	colName         protowire.Number = 2
@@ -82,6 +84,32 @@ func appendRetrieveResponse(dst []byte, m *featurev1.RetrieveResponse) ([]byte, 
 	if v := m.GetRegistryRevision(); v != 0 {
 		dst = appendTag(dst, respRevision, protowire.VarintType)
 		dst = appendVarint(dst, v)
+	}
+	dst = appendBools(dst, respFound, m.GetFound())
+	return appendStrings(dst, respStrings, m.GetStrings())
+}
+
+// appendBools appends the packed repeated bool field n; nothing when empty.
+func appendBools(dst []byte, n protowire.Number, bs []bool) []byte {
+	if len(bs) == 0 {
+		return dst
+	}
+	dst = appendTag(dst, n, protowire.BytesType)
+	dst = appendVarint(dst, uint64(len(bs))) // a packed bool is one byte
+	for _, b := range bs {
+		dst = append(dst, b2byte(b))
+	}
+	return dst
+}
+
+// appendStrings appends the repeated string field n, one record per string:
+// an empty string of a repeated field is written, unlike a scalar's.
+func appendStrings(dst []byte, n protowire.Number, ss []string) ([]byte, error) {
+	for _, s := range ss {
+		if !utf8.ValidString(s) {
+			return dst, errNotUTF8
+		}
+		dst = append(appendVarint(appendTag(dst, n, protowire.BytesType), uint64(len(s))), s...)
 	}
 	return dst, nil
 }
@@ -198,22 +226,11 @@ func appendRow(dst []byte, r *featurev1.Row) ([]byte, error) {
 		size += protowire.SizeTag(rowValues) + protowire.SizeBytes(proto.Size(v))
 	}
 	return appendSub(dst, respRows, size, func(b []byte) ([]byte, error) {
-		if len(found) > 0 {
-			b = appendTag(b, rowFound, protowire.BytesType)
-			b = appendVarint(b, uint64(len(found)))
-			for _, f := range found {
-				b = append(b, b2byte(f))
-			}
+		b = appendBools(b, rowFound, found)
+		b, err := appendStrings(b, rowStrings, strs)
+		if err != nil {
+			return b, err
 		}
-		for _, s := range strs {
-			if !utf8.ValidString(s) {
-				return b, errNotUTF8
-			}
-			// An empty string of a repeated field is written, unlike a
-			// scalar's.
-			b = append(appendVarint(appendTag(b, rowStrings, protowire.BytesType), uint64(len(s))), s...)
-		}
-		var err error
 		for _, v := range values {
 			if b, err = appendMarshalled(b, rowValues, v); err != nil {
 				return b, err

@@ -33,6 +33,8 @@ const (
 	reqGroups      protowire.Number = 3
 	reqTypedValues protowire.Number = 4
 	reqKeyValues   protowire.Number = 5
+	reqCompact     protowire.Number = 6
+	reqColumnsRev  protowire.Number = 7
 )
 
 var errBadRequestWire = errors.New("feature: RetrieveRequest: invalid protobuf wire format")
@@ -67,9 +69,16 @@ func unmarshalRetrieveRequest(b []byte, m *featurev1.RetrieveRequest) error {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		b = b[n:] // the first pass checked every tag and value
-		if typ == protowire.VarintType && num == reqTypedValues {
+		if typ == protowire.VarintType && (num == reqTypedValues || num == reqCompact || num == reqColumnsRev) {
 			v, n := protowire.ConsumeVarint(b)
-			m.TypedValues = v != 0
+			switch num {
+			case reqTypedValues:
+				m.TypedValues = v != 0
+			case reqCompact:
+				m.Compact = v != 0
+			default:
+				m.ColumnsRevision = v
+			}
 			b = b[n:]
 			continue
 		}

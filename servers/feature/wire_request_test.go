@@ -14,7 +14,8 @@ import (
 // randomRequest returns a RetrieveRequest that uses every field, some of
 // them more than once, with unknown fields between them when unknown is set.
 func randomRequest(r *rand.Rand, unknown bool) []byte {
-	req := &featurev1.RetrieveRequest{Entity: []string{"", "user", "user_item", "é"}[r.IntN(4)], TypedValues: r.IntN(2) == 0}
+	req := &featurev1.RetrieveRequest{Entity: []string{"", "user", "user_item", "é"}[r.IntN(4)], TypedValues: r.IntN(2) == 0,
+		Compact: r.IntN(2) == 0, ColumnsRevision: []uint64{0, 1, 1 << 40}[r.IntN(3)]}
 	for range r.IntN(3) {
 		k := &featurev1.EntityKey{}
 		for range r.IntN(3) {
@@ -52,6 +53,10 @@ func randomRequest(r *rand.Rand, unknown bool) []byte {
 		b = protowire.AppendString(b, "again")
 		b = protowire.AppendTag(b, reqTypedValues, protowire.VarintType)
 		b = protowire.AppendVarint(b, uint64(r.IntN(3)))
+		b = protowire.AppendTag(b, reqCompact, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(r.IntN(3)))
+		b = protowire.AppendTag(b, reqColumnsRev, protowire.VarintType)
+		b = protowire.AppendVarint(b, r.Uint64())
 	}
 	return b
 }
@@ -142,4 +147,19 @@ func BenchmarkUnmarshalRetrieveRequest(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestUnmarshalRetrieveRequestKnowsEveryField fails when a field is added
+// to RetrieveRequest: unmarshalRetrieveRequest would drop it as unknown.
+func TestUnmarshalRetrieveRequestKnowsEveryField(t *testing.T) {
+	want := []protowire.Number{reqEntity, reqKeys, reqGroups, reqTypedValues, reqKeyValues, reqCompact, reqColumnsRev}
+	fields := (&featurev1.RetrieveRequest{}).ProtoReflect().Descriptor().Fields()
+	if fields.Len() != len(want) {
+		t.Fatalf("RetrieveRequest has %d fields, unmarshalRetrieveRequest reads %d", fields.Len(), len(want))
+	}
+	for i, n := range want {
+		if f := fields.Get(i); f.Number() != n {
+			t.Errorf("RetrieveRequest field %d (%s) is number %d, unmarshalRetrieveRequest reads %d", i, f.Name(), f.Number(), n)
+		}
+	}
 }

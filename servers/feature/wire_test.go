@@ -53,6 +53,12 @@ func randomResponse(rng *rand.Rand) *featurev1.RetrieveResponse {
 		}
 		resp.Rows = append(resp.Rows, row)
 	}
+	for range rng.IntN(3) * rng.IntN(200) { // the compact form
+		resp.Found = append(resp.Found, rng.IntN(2) == 1)
+	}
+	for range rng.IntN(3) * rng.IntN(20) {
+		resp.Strings = append(resp.Strings, pick("", "x", "a string value"))
+	}
 	return resp
 }
 
@@ -80,7 +86,7 @@ func TestAppendRetrieveResponse(t *testing.T) {
 // a message that appendRetrieveResponse writes by hand: it must learn it.
 func TestAppendRetrieveResponseKnowsEveryField(t *testing.T) {
 	known := map[protoreflect.FullName][]protoreflect.FieldNumber{
-		"ofs.feature.v1.RetrieveResponse": {1, 2, 3, 4},
+		"ofs.feature.v1.RetrieveResponse": {1, 2, 3, 4, 5, 6},
 		"ofs.feature.v1.Column":           {1, 2, 3, 4, 5, 6},
 		"ofs.feature.v1.DenseMatrix":      {1, 2, 3},
 		"ofs.feature.v1.Row":              {1, 2, 3},
@@ -108,6 +114,7 @@ func TestAppendRetrieveResponseRefusesBadUTF8(t *testing.T) {
 		"column name":  {Columns: []*featurev1.Column{{Name: bad}}},
 		"column group": {Columns: []*featurev1.Column{{FeatureGroup: bad}}},
 		"row string":   {Rows: []*featurev1.Row{{Strings: []string{"ok", bad}}}},
+		"strings":      {Strings: []string{"ok", bad}},
 	} {
 		if _, err := proto.Marshal(resp); err == nil {
 			t.Fatalf("%s: proto.Marshal accepted invalid UTF-8", name)

@@ -95,10 +95,14 @@ class RetrieveResult:
         self.response = response
         """The RetrieveResponse protobuf message, as received."""
         self.groups: list[str] = list(groups)
-        """The feature groups requested, in order: the order of Row.found."""
+        """The feature groups requested, in order: the order of the found flags."""
         self._key_columns = list(key_columns)
         self._key_values = key_values
-        self._rows = len(response.rows)
+        # The compact form (what retrieve asks for): found flags and strings
+        # row-major in the answer itself; else one Row message per key.
+        self._compact = len(response.found) > 0
+        self._rows = len(response.found) // max(len(self.groups), 1) if self._compact else len(response.rows)
+        self._strings = len(response.strings) // self._rows if self._compact and self._rows else 0
         self._matrices: dict[int, np.ndarray] = {}
         for i, m in enumerate(response.matrices):
             dt = _MATRIX_DTYPES.get(m.type)
@@ -141,6 +145,8 @@ class RetrieveResult:
         """Return, per row, whether a block of ``group`` was found (else the
         row holds the group's defaults)."""
         j = self.groups.index(group)
+        if self._compact:
+            return np.array(self.response.found, dtype=bool).reshape(self._rows, len(self.groups))[:, j]
         return np.fromiter((r.found[j] for r in self.response.rows), dtype=bool, count=self._rows)
 
     def column(self, name: str, group: str | None = None) -> np.ndarray:
@@ -157,6 +163,12 @@ class RetrieveResult:
 
     def _column_values(self, c: service_pb2.Column) -> np.ndarray:
         if c.matrix < 0:  # strings
+            if self._compact:
+                w, strs = self._strings, self.response.strings
+                starts = range(c.offset, self._rows * w, w) if w else range(0)
+                if c.vector_length:
+                    return np.array([list(strs[i : i + c.vector_length]) for i in starts], dtype=object)
+                return np.array([strs[i] for i in starts], dtype=object)
             rows = self.response.rows
             if c.vector_length:
                 return np.array([list(r.strings[c.offset : c.offset + c.vector_length]) for r in rows], dtype=object)
@@ -392,6 +404,7 @@ def _retrieve_request(
     req = service_pb2.RetrieveRequest(
         entity=entity,
         key_values=flat,
+        compact=True,
         groups=[service_pb2.GroupSelection(feature_group=g, features=list(features.get(g, ()))) for g in groups],
     )
     unknown = set(features) - set(groups)

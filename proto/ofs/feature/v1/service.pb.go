@@ -357,9 +357,20 @@ type RetrieveRequest struct {
 	// row-major (key 0's columns, then key 1's, ...), so len(key_values) is
 	// the number of keys times the entity's key columns. One message instead
 	// of one per key: what the SDKs send.
-	KeyValues     []string `protobuf:"bytes,5,rep,name=key_values,json=keyValues,proto3" json:"key_values,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	KeyValues []string `protobuf:"bytes,5,rep,name=key_values,json=keyValues,proto3" json:"key_values,omitempty"`
+	// Answer in compact form: the found flags and the strings of every row in
+	// RetrieveResponse.found and RetrieveResponse.strings, row-major, instead
+	// of one Row message per key; rows is then empty unless typed_values asks
+	// for typed values. What the SDKs ask for: a Row message per key is an
+	// allocation per key on both sides of the call.
+	Compact bool `protobuf:"varint,6,opt,name=compact,proto3" json:"compact,omitempty"`
+	// The registry_revision of an earlier answer to a request of the same
+	// entity and groups, whose columns the caller kept. A request resolved
+	// against that same revision is answered without columns (the caller's
+	// describe it); any other revision answers them. 0: always answer them.
+	ColumnsRevision uint64 `protobuf:"varint,7,opt,name=columns_revision,json=columnsRevision,proto3" json:"columns_revision,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *RetrieveRequest) Reset() {
@@ -425,6 +436,20 @@ func (x *RetrieveRequest) GetKeyValues() []string {
 		return x.KeyValues
 	}
 	return nil
+}
+
+func (x *RetrieveRequest) GetCompact() bool {
+	if x != nil {
+		return x.Compact
+	}
+	return false
+}
+
+func (x *RetrieveRequest) GetColumnsRevision() uint64 {
+	if x != nil {
+		return x.ColumnsRevision
+	}
+	return 0
 }
 
 // Column describes one feature of the answer.
@@ -649,14 +674,22 @@ func (x *Row) GetValues() []*Value {
 }
 
 type RetrieveResponse struct {
-	state    protoimpl.MessageState `protogen:"open.v1"`
-	Columns  []*Column              `protobuf:"bytes,1,rep,name=columns,proto3" json:"columns,omitempty"`
-	Matrices []*DenseMatrix         `protobuf:"bytes,2,rep,name=matrices,proto3" json:"matrices,omitempty"`
-	Rows     []*Row                 `protobuf:"bytes,3,rep,name=rows,proto3" json:"rows,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty when the request's columns_revision is registry_revision.
+	Columns  []*Column      `protobuf:"bytes,1,rep,name=columns,proto3" json:"columns,omitempty"`
+	Matrices []*DenseMatrix `protobuf:"bytes,2,rep,name=matrices,proto3" json:"matrices,omitempty"`
+	// One per key, unless the request asked for the compact form.
+	Rows []*Row `protobuf:"bytes,3,rep,name=rows,proto3" json:"rows,omitempty"`
 	// The registry revision the request was resolved against.
 	RegistryRevision uint64 `protobuf:"varint,4,opt,name=registry_revision,json=registryRevision,proto3" json:"registry_revision,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// In the compact form: Row.found of every row, row-major, so
+	// found[i*len(groups)+j] is row i's flag of groups[j].
+	Found []bool `protobuf:"varint,5,rep,packed,name=found,proto3" json:"found,omitempty"`
+	// In the compact form: Row.strings of every row, row-major, so row i's
+	// strings are strings[i*s:(i+1)*s] for the s string columns.
+	Strings       []string `protobuf:"bytes,6,rep,name=strings,proto3" json:"strings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RetrieveResponse) Reset() {
@@ -715,6 +748,20 @@ func (x *RetrieveResponse) GetRegistryRevision() uint64 {
 		return x.RegistryRevision
 	}
 	return 0
+}
+
+func (x *RetrieveResponse) GetFound() []bool {
+	if x != nil {
+		return x.Found
+	}
+	return nil
+}
+
+func (x *RetrieveResponse) GetStrings() []string {
+	if x != nil {
+		return x.Strings
+	}
+	return nil
 }
 
 type PersistRequest struct {
@@ -881,14 +928,16 @@ const file_ofs_feature_v1_service_proto_rawDesc = "" +
 	"\x06values\x18\x01 \x03(\tR\x06values\"Q\n" +
 	"\x0eGroupSelection\x12#\n" +
 	"\rfeature_group\x18\x01 \x01(\tR\ffeatureGroup\x12\x1a\n" +
-	"\bfeatures\x18\x02 \x03(\tR\bfeatures\"\xd2\x01\n" +
+	"\bfeatures\x18\x02 \x03(\tR\bfeatures\"\x97\x02\n" +
 	"\x0fRetrieveRequest\x12\x16\n" +
 	"\x06entity\x18\x01 \x01(\tR\x06entity\x12-\n" +
 	"\x04keys\x18\x02 \x03(\v2\x19.ofs.feature.v1.EntityKeyR\x04keys\x126\n" +
 	"\x06groups\x18\x03 \x03(\v2\x1e.ofs.feature.v1.GroupSelectionR\x06groups\x12!\n" +
 	"\ftyped_values\x18\x04 \x01(\bR\vtypedValues\x12\x1d\n" +
 	"\n" +
-	"key_values\x18\x05 \x03(\tR\tkeyValues\"\xc5\x01\n" +
+	"key_values\x18\x05 \x03(\tR\tkeyValues\x12\x18\n" +
+	"\acompact\x18\x06 \x01(\bR\acompact\x12)\n" +
+	"\x10columns_revision\x18\a \x01(\x04R\x0fcolumnsRevision\"\xc5\x01\n" +
 	"\x06Column\x12#\n" +
 	"\rfeature_group\x18\x01 \x01(\tR\ffeatureGroup\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12-\n" +
@@ -903,12 +952,14 @@ const file_ofs_feature_v1_service_proto_rawDesc = "" +
 	"\x03Row\x12\x14\n" +
 	"\x05found\x18\x01 \x03(\bR\x05found\x12\x18\n" +
 	"\astrings\x18\x02 \x03(\tR\astrings\x12-\n" +
-	"\x06values\x18\x03 \x03(\v2\x15.ofs.feature.v1.ValueR\x06values\"\xd3\x01\n" +
+	"\x06values\x18\x03 \x03(\v2\x15.ofs.feature.v1.ValueR\x06values\"\x83\x02\n" +
 	"\x10RetrieveResponse\x120\n" +
 	"\acolumns\x18\x01 \x03(\v2\x16.ofs.feature.v1.ColumnR\acolumns\x127\n" +
 	"\bmatrices\x18\x02 \x03(\v2\x1b.ofs.feature.v1.DenseMatrixR\bmatrices\x12'\n" +
 	"\x04rows\x18\x03 \x03(\v2\x13.ofs.feature.v1.RowR\x04rows\x12+\n" +
-	"\x11registry_revision\x18\x04 \x01(\x04R\x10registryRevision\"\xa8\x01\n" +
+	"\x11registry_revision\x18\x04 \x01(\x04R\x10registryRevision\x12\x14\n" +
+	"\x05found\x18\x05 \x03(\bR\x05found\x12\x18\n" +
+	"\astrings\x18\x06 \x03(\tR\astrings\"\xa8\x01\n" +
 	"\x0ePersistRequest\x12\x16\n" +
 	"\x06entity\x18\x01 \x01(\tR\x06entity\x12#\n" +
 	"\rfeature_group\x18\x02 \x01(\tR\ffeatureGroup\x120\n" +

@@ -26,7 +26,7 @@ from ofs._proto.ofs.feature.v1 import event_pb2 as ofs_dot_feature_dot_v1_dot_ev
 from ofs._proto.ofs.registry.v1 import registry_pb2 as ofs_dot_registry_dot_v1_dot_registry__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cofs/feature/v1/service.proto\x12\x0eofs.feature.v1\x1a\x1aofs/feature/v1/event.proto\x1a\x1eofs/registry/v1/registry.proto\"U\n\x11InvalidateRequest\x12\x32\n\x0cinvalidation\x18\x01 \x01(\x0b\x32\x1c.ofs.feature.v1.Invalidation\x12\x0c\n\x04\x66rom\x18\x02 \x01(\t\"\x14\n\x12InvalidateResponse\"f\n\tErrorInfo\x12\x11\n\tretryable\x18\x01 \x01(\x08\x12-\n\x07outcome\x18\x02 \x01(\x0e\x32\x1c.ofs.feature.v1.WriteOutcome\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\"\x1b\n\tEntityKey\x12\x0e\n\x06values\x18\x01 \x03(\t\"9\n\x0eGroupSelection\x12\x15\n\rfeature_group\x18\x01 \x01(\t\x12\x10\n\x08\x66\x65\x61tures\x18\x02 \x03(\t\"\xa4\x01\n\x0fRetrieveRequest\x12\x0e\n\x06\x65ntity\x18\x01 \x01(\t\x12\'\n\x04keys\x18\x02 \x03(\x0b\x32\x19.ofs.feature.v1.EntityKey\x12.\n\x06groups\x18\x03 \x03(\x0b\x32\x1e.ofs.feature.v1.GroupSelection\x12\x14\n\x0ctyped_values\x18\x04 \x01(\x08\x12\x12\n\nkey_values\x18\x05 \x03(\t\"\x8d\x01\n\x06\x43olumn\x12\x15\n\rfeature_group\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\'\n\x04type\x18\x03 \x01(\x0e\x32\x19.ofs.registry.v1.DataType\x12\x15\n\rvector_length\x18\x04 \x01(\r\x12\x0e\n\x06matrix\x18\x05 \x01(\x05\x12\x0e\n\x06offset\x18\x06 \x01(\r\"S\n\x0b\x44\x65nseMatrix\x12\'\n\x04type\x18\x01 \x01(\x0e\x32\x19.ofs.registry.v1.DataType\x12\r\n\x05width\x18\x02 \x01(\r\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"L\n\x03Row\x12\r\n\x05\x66ound\x18\x01 \x03(\x08\x12\x0f\n\x07strings\x18\x02 \x03(\t\x12%\n\x06values\x18\x03 \x03(\x0b\x32\x15.ofs.feature.v1.Value\"\xa8\x01\n\x10RetrieveResponse\x12\'\n\x07\x63olumns\x18\x01 \x03(\x0b\x32\x16.ofs.feature.v1.Column\x12-\n\x08matrices\x18\x02 \x03(\x0b\x32\x1b.ofs.feature.v1.DenseMatrix\x12!\n\x04rows\x18\x03 \x03(\x0b\x32\x13.ofs.feature.v1.Row\x12\x19\n\x11registry_revision\x18\x04 \x01(\x04\"|\n\x0ePersistRequest\x12\x0e\n\x06\x65ntity\x18\x01 \x01(\t\x12\x15\n\rfeature_group\x18\x02 \x01(\t\x12*\n\x04rows\x18\x03 \x03(\x0b\x32\x1c.ofs.feature.v1.FeatureEvent\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\"Q\n\x0fPersistResponse\x12\x0c\n\x04rows\x18\x01 \x01(\r\x12\x1a\n\x12peers_acknowledged\x18\x02 \x03(\t\x12\x14\n\x0cpeers_fenced\x18\x03 \x03(\t*\x82\x01\n\x0cWriteOutcome\x12\x1d\n\x19WRITE_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n\x15WRITE_OUTCOME_APPLIED\x10\x01\x12\x1d\n\x19WRITE_OUTCOME_NOT_APPLIED\x10\x02\x12\x19\n\x15WRITE_OUTCOME_UNKNOWN\x10\x03\x32\xab\x01\n\x0e\x46\x65\x61tureService\x12M\n\x08Retrieve\x12\x1f.ofs.feature.v1.RetrieveRequest\x1a .ofs.feature.v1.RetrieveResponse\x12J\n\x07Persist\x12\x1e.ofs.feature.v1.PersistRequest\x1a\x1f.ofs.feature.v1.PersistResponse2b\n\x0bPeerService\x12S\n\nInvalidate\x12!.ofs.feature.v1.InvalidateRequest\x1a\".ofs.feature.v1.InvalidateResponseB7Z5github.com/ofstack/ofs/proto/ofs/feature/v1;featurev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cofs/feature/v1/service.proto\x12\x0eofs.feature.v1\x1a\x1aofs/feature/v1/event.proto\x1a\x1eofs/registry/v1/registry.proto\"U\n\x11InvalidateRequest\x12\x32\n\x0cinvalidation\x18\x01 \x01(\x0b\x32\x1c.ofs.feature.v1.Invalidation\x12\x0c\n\x04\x66rom\x18\x02 \x01(\t\"\x14\n\x12InvalidateResponse\"f\n\tErrorInfo\x12\x11\n\tretryable\x18\x01 \x01(\x08\x12-\n\x07outcome\x18\x02 \x01(\x0e\x32\x1c.ofs.feature.v1.WriteOutcome\x12\x17\n\x0fidempotency_key\x18\x03 \x01(\t\"\x1b\n\tEntityKey\x12\x0e\n\x06values\x18\x01 \x03(\t\"9\n\x0eGroupSelection\x12\x15\n\rfeature_group\x18\x01 \x01(\t\x12\x10\n\x08\x66\x65\x61tures\x18\x02 \x03(\t\"\xcf\x01\n\x0fRetrieveRequest\x12\x0e\n\x06\x65ntity\x18\x01 \x01(\t\x12\'\n\x04keys\x18\x02 \x03(\x0b\x32\x19.ofs.feature.v1.EntityKey\x12.\n\x06groups\x18\x03 \x03(\x0b\x32\x1e.ofs.feature.v1.GroupSelection\x12\x14\n\x0ctyped_values\x18\x04 \x01(\x08\x12\x12\n\nkey_values\x18\x05 \x03(\t\x12\x0f\n\x07\x63ompact\x18\x06 \x01(\x08\x12\x18\n\x10\x63olumns_revision\x18\x07 \x01(\x04\"\x8d\x01\n\x06\x43olumn\x12\x15\n\rfeature_group\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\'\n\x04type\x18\x03 \x01(\x0e\x32\x19.ofs.registry.v1.DataType\x12\x15\n\rvector_length\x18\x04 \x01(\r\x12\x0e\n\x06matrix\x18\x05 \x01(\x05\x12\x0e\n\x06offset\x18\x06 \x01(\r\"S\n\x0b\x44\x65nseMatrix\x12\'\n\x04type\x18\x01 \x01(\x0e\x32\x19.ofs.registry.v1.DataType\x12\r\n\x05width\x18\x02 \x01(\r\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"L\n\x03Row\x12\r\n\x05\x66ound\x18\x01 \x03(\x08\x12\x0f\n\x07strings\x18\x02 \x03(\t\x12%\n\x06values\x18\x03 \x03(\x0b\x32\x15.ofs.feature.v1.Value\"\xc8\x01\n\x10RetrieveResponse\x12\'\n\x07\x63olumns\x18\x01 \x03(\x0b\x32\x16.ofs.feature.v1.Column\x12-\n\x08matrices\x18\x02 \x03(\x0b\x32\x1b.ofs.feature.v1.DenseMatrix\x12!\n\x04rows\x18\x03 \x03(\x0b\x32\x13.ofs.feature.v1.Row\x12\x19\n\x11registry_revision\x18\x04 \x01(\x04\x12\r\n\x05\x66ound\x18\x05 \x03(\x08\x12\x0f\n\x07strings\x18\x06 \x03(\t\"|\n\x0ePersistRequest\x12\x0e\n\x06\x65ntity\x18\x01 \x01(\t\x12\x15\n\rfeature_group\x18\x02 \x01(\t\x12*\n\x04rows\x18\x03 \x03(\x0b\x32\x1c.ofs.feature.v1.FeatureEvent\x12\x17\n\x0fidempotency_key\x18\x04 \x01(\t\"Q\n\x0fPersistResponse\x12\x0c\n\x04rows\x18\x01 \x01(\r\x12\x1a\n\x12peers_acknowledged\x18\x02 \x03(\t\x12\x14\n\x0cpeers_fenced\x18\x03 \x03(\t*\x82\x01\n\x0cWriteOutcome\x12\x1d\n\x19WRITE_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n\x15WRITE_OUTCOME_APPLIED\x10\x01\x12\x1d\n\x19WRITE_OUTCOME_NOT_APPLIED\x10\x02\x12\x19\n\x15WRITE_OUTCOME_UNKNOWN\x10\x03\x32\xab\x01\n\x0e\x46\x65\x61tureService\x12M\n\x08Retrieve\x12\x1f.ofs.feature.v1.RetrieveRequest\x1a .ofs.feature.v1.RetrieveResponse\x12J\n\x07Persist\x12\x1e.ofs.feature.v1.PersistRequest\x1a\x1f.ofs.feature.v1.PersistResponse2b\n\x0bPeerService\x12S\n\nInvalidate\x12!.ofs.feature.v1.InvalidateRequest\x1a\".ofs.feature.v1.InvalidateResponseB7Z5github.com/ofstack/ofs/proto/ofs/feature/v1;featurev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,8 +34,8 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ofs.feature.v1.service_pb2'
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'Z5github.com/ofstack/ofs/proto/ofs/feature/v1;featurev1'
-  _globals['_WRITEOUTCOME']._serialized_start=1264
-  _globals['_WRITEOUTCOME']._serialized_end=1394
+  _globals['_WRITEOUTCOME']._serialized_start=1339
+  _globals['_WRITEOUTCOME']._serialized_end=1469
   _globals['_INVALIDATEREQUEST']._serialized_start=108
   _globals['_INVALIDATEREQUEST']._serialized_end=193
   _globals['_INVALIDATERESPONSE']._serialized_start=195
@@ -47,21 +47,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GROUPSELECTION']._serialized_start=350
   _globals['_GROUPSELECTION']._serialized_end=407
   _globals['_RETRIEVEREQUEST']._serialized_start=410
-  _globals['_RETRIEVEREQUEST']._serialized_end=574
-  _globals['_COLUMN']._serialized_start=577
-  _globals['_COLUMN']._serialized_end=718
-  _globals['_DENSEMATRIX']._serialized_start=720
-  _globals['_DENSEMATRIX']._serialized_end=803
-  _globals['_ROW']._serialized_start=805
-  _globals['_ROW']._serialized_end=881
-  _globals['_RETRIEVERESPONSE']._serialized_start=884
-  _globals['_RETRIEVERESPONSE']._serialized_end=1052
-  _globals['_PERSISTREQUEST']._serialized_start=1054
-  _globals['_PERSISTREQUEST']._serialized_end=1178
-  _globals['_PERSISTRESPONSE']._serialized_start=1180
-  _globals['_PERSISTRESPONSE']._serialized_end=1261
-  _globals['_FEATURESERVICE']._serialized_start=1397
-  _globals['_FEATURESERVICE']._serialized_end=1568
-  _globals['_PEERSERVICE']._serialized_start=1570
-  _globals['_PEERSERVICE']._serialized_end=1668
+  _globals['_RETRIEVEREQUEST']._serialized_end=617
+  _globals['_COLUMN']._serialized_start=620
+  _globals['_COLUMN']._serialized_end=761
+  _globals['_DENSEMATRIX']._serialized_start=763
+  _globals['_DENSEMATRIX']._serialized_end=846
+  _globals['_ROW']._serialized_start=848
+  _globals['_ROW']._serialized_end=924
+  _globals['_RETRIEVERESPONSE']._serialized_start=927
+  _globals['_RETRIEVERESPONSE']._serialized_end=1127
+  _globals['_PERSISTREQUEST']._serialized_start=1129
+  _globals['_PERSISTREQUEST']._serialized_end=1253
+  _globals['_PERSISTRESPONSE']._serialized_start=1255
+  _globals['_PERSISTRESPONSE']._serialized_end=1336
+  _globals['_FEATURESERVICE']._serialized_start=1472
+  _globals['_FEATURESERVICE']._serialized_end=1643
+  _globals['_PEERSERVICE']._serialized_start=1645
+  _globals['_PEERSERVICE']._serialized_end=1743
 # @@protoc_insertion_point(module_scope)

@@ -56,18 +56,22 @@ class GroupSelection(_message.Message):
     def __init__(self, feature_group: _Optional[str] = ..., features: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RetrieveRequest(_message.Message):
-    __slots__ = ("entity", "keys", "groups", "typed_values", "key_values")
+    __slots__ = ("entity", "keys", "groups", "typed_values", "key_values", "compact", "columns_revision")
     ENTITY_FIELD_NUMBER: _ClassVar[int]
     KEYS_FIELD_NUMBER: _ClassVar[int]
     GROUPS_FIELD_NUMBER: _ClassVar[int]
     TYPED_VALUES_FIELD_NUMBER: _ClassVar[int]
     KEY_VALUES_FIELD_NUMBER: _ClassVar[int]
+    COMPACT_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_REVISION_FIELD_NUMBER: _ClassVar[int]
     entity: str
     keys: _containers.RepeatedCompositeFieldContainer[EntityKey]
     groups: _containers.RepeatedCompositeFieldContainer[GroupSelection]
     typed_values: bool
     key_values: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, entity: _Optional[str] = ..., keys: _Optional[_Iterable[_Union[EntityKey, _Mapping]]] = ..., groups: _Optional[_Iterable[_Union[GroupSelection, _Mapping]]] = ..., typed_values: _Optional[bool] = ..., key_values: _Optional[_Iterable[str]] = ...) -> None: ...
+    compact: bool
+    columns_revision: int
+    def __init__(self, entity: _Optional[str] = ..., keys: _Optional[_Iterable[_Union[EntityKey, _Mapping]]] = ..., groups: _Optional[_Iterable[_Union[GroupSelection, _Mapping]]] = ..., typed_values: _Optional[bool] = ..., key_values: _Optional[_Iterable[str]] = ..., compact: _Optional[bool] = ..., columns_revision: _Optional[int] = ...) -> None: ...
 
 class Column(_message.Message):
     __slots__ = ("feature_group", "name", "type", "vector_length", "matrix", "offset")
@@ -106,16 +110,20 @@ class Row(_message.Message):
     def __init__(self, found: _Optional[_Iterable[bool]] = ..., strings: _Optional[_Iterable[str]] = ..., values: _Optional[_Iterable[_Union[_event_pb2.Value, _Mapping]]] = ...) -> None: ...
 
 class RetrieveResponse(_message.Message):
-    __slots__ = ("columns", "matrices", "rows", "registry_revision")
+    __slots__ = ("columns", "matrices", "rows", "registry_revision", "found", "strings")
     COLUMNS_FIELD_NUMBER: _ClassVar[int]
     MATRICES_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
     REGISTRY_REVISION_FIELD_NUMBER: _ClassVar[int]
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    STRINGS_FIELD_NUMBER: _ClassVar[int]
     columns: _containers.RepeatedCompositeFieldContainer[Column]
     matrices: _containers.RepeatedCompositeFieldContainer[DenseMatrix]
     rows: _containers.RepeatedCompositeFieldContainer[Row]
     registry_revision: int
-    def __init__(self, columns: _Optional[_Iterable[_Union[Column, _Mapping]]] = ..., matrices: _Optional[_Iterable[_Union[DenseMatrix, _Mapping]]] = ..., rows: _Optional[_Iterable[_Union[Row, _Mapping]]] = ..., registry_revision: _Optional[int] = ...) -> None: ...
+    found: _containers.RepeatedScalarFieldContainer[bool]
+    strings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, columns: _Optional[_Iterable[_Union[Column, _Mapping]]] = ..., matrices: _Optional[_Iterable[_Union[DenseMatrix, _Mapping]]] = ..., rows: _Optional[_Iterable[_Union[Row, _Mapping]]] = ..., registry_revision: _Optional[int] = ..., found: _Optional[_Iterable[bool]] = ..., strings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class PersistRequest(_message.Message):
     __slots__ = ("entity", "feature_group", "rows", "idempotency_key")
