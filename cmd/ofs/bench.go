@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -130,6 +131,19 @@ func benchRetrieve(ctx context.Context, g *globals, o *benchOptions) error {
 		return fmt.Errorf("bench target: %q", line)
 	}
 	serverCPU := func() (time.Duration, error) { return loadgen.ProcessCPU(child.Process.Pid) }
+	// OFS_BENCH_CLIENT_CPUPROFILE names a file for a CPU profile of the load
+	// generator, the half of the machine that OFS_BENCH_CPUPROFILE leaves out.
+	if path := os.Getenv("OFS_BENCH_CLIENT_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var rows []loadgen.Row
 	answer := 0
 	for _, n := range o.conns {
@@ -163,35 +177,56 @@ func benchConns(ctx context.Context, o *benchOptions, addr string, n int, server
 	for i, c := range conns {
 		clients[i] = featurev1.NewFeatureServiceClient(c)
 	}
+	// The keys' text is made once: a model server has its keys at hand, and
+	// the echo calls make none.
+	keyText := make([]string, o.keys)
+	for i := range keyText {
+		keyText[i] = strconv.Itoa(i)
+	}
+	// The requests are what the SDKs send: keys in compact form, the answer
+	// in compact form, and without columns once the first answer gave them.
 	rngs := make([]*rand.Rand, o.concurrency)
 	reqs := make([]*featurev1.RetrieveRequest, o.concurrency)
 	for w := range rngs {
 		rngs[w] = rand.New(rand.NewPCG(uint64(w), 42))
 		reqs[w] = &featurev1.RetrieveRequest{Entity: "bench_user", KeyValues: make([]string, o.batch),
-			Groups: []*featurev1.GroupSelection{{FeatureGroup: "bench_fp32"}}}
+			Groups: []*featurev1.GroupSelection{{FeatureGroup: "bench_fp32"}}, Compact: true}
 	}
 	fill := func(w int) *featurev1.RetrieveRequest {
 		for i := range reqs[w].KeyValues {
-			reqs[w].KeyValues[i] = strconv.Itoa(rngs[w].IntN(o.keys))
+			reqs[w].KeyValues[i] = keyText[rngs[w].IntN(o.keys)]
 		}
 		return reqs[w]
 	}
-	retrieve := func(ctx context.Context, w int) error {
-		resp, err := clients[w%len(clients)].Retrieve(ctx, fill(w))
-		if err == nil && len(resp.GetRows()) != o.batch {
-			return fmt.Errorf("%d rows for %d keys", len(resp.GetRows()), o.batch)
-		}
-		if err == nil && !resp.GetRows()[0].GetFound()[0] {
-			return errors.New("a seeded key was not found: the seeding failed")
-		}
-		return err
-	}
-	// One answer's size, for the echo server.
+	// The first answer: its columns, and its size for the echo server.
 	probe, err := clients[0].Retrieve(ctx, fill(0))
 	if err != nil {
 		return nil, 0, fmt.Errorf("first Retrieve: %w", err)
 	}
-	answer := proto.Size(probe)
+	if len(probe.GetColumns()) != o.features {
+		return nil, 0, fmt.Errorf("first Retrieve: %d columns for %d features", len(probe.GetColumns()), o.features)
+	}
+	for _, r := range reqs {
+		r.ColumnsRevision = probe.GetRegistryRevision()
+	}
+	retrieve := func(ctx context.Context, w int) error {
+		resp, err := clients[w%len(clients)].Retrieve(ctx, fill(w))
+		switch {
+		case err != nil:
+			return err
+		case len(resp.GetFound()) != o.batch:
+			return fmt.Errorf("%d found flags for %d keys", len(resp.GetFound()), o.batch)
+		case !resp.GetFound()[0]:
+			return errors.New("a seeded key was not found: the seeding failed")
+		case len(resp.GetColumns()) != 0:
+			return errors.New("an answer repeated the columns of the registry revision the bench holds")
+		}
+		return nil
+	}
+	answer, err := answerSize(ctx, clients[0], fill(0))
+	if err != nil {
+		return nil, 0, err
+	}
 	echoReq := loadgen.EchoRequest(proto.Size(reqs[0]), answer)
 	echo := func(ctx context.Context, w int) error {
 		var resp wrapperspb.BytesValue
@@ -209,6 +244,15 @@ func benchConns(ctx context.Context, o *benchOptions, addr string, n int, server
 		rows = append(rows, r)
 	}
 	return rows, answer, nil
+}
+
+// answerSize is the size of the answer to req as the bench's calls get it.
+func answerSize(ctx context.Context, c featurev1.FeatureServiceClient, req *featurev1.RetrieveRequest) (int, error) {
+	resp, err := c.Retrieve(ctx, req)
+	if err != nil {
+		return 0, fmt.Errorf("retrieve: %w", err)
+	}
+	return proto.Size(resp), nil
 }
 
 func newBenchTarget(g *globals) *cobra.Command {
