@@ -41,7 +41,7 @@ type Tiered struct {
 // A block that fails its checksum is returned as the store gave it, and
 // not cached, so that the caller's codec.Reader reports it.
 func (t *Tiered) Read(ctx context.Context, keys []Key, groups []uint32, policies []schema.CachePolicy) ([][]byte, error) {
-	out, _, err := t.read(ctx, keys, groups, policies)
+	out, _, err := t.read(ctx, keys, groups, policies, nil)
 	return out, err
 }
 
@@ -51,15 +51,24 @@ func (t *Tiered) Read(ctx context.Context, keys []Key, groups []uint32, policies
 // may then open them without verifying them again (codec.Reader.OpenVerified);
 // on false it verifies them, since a corrupt block from the store is
 // returned as it is.
-func (t *Tiered) ReadVerified(ctx context.Context, keys []Key, groups []uint32, policies []schema.CachePolicy) ([][]byte, bool, error) {
-	return t.read(ctx, keys, groups, policies)
+//
+// The result is built in dst when it has the capacity (a caller that reads
+// often reuses one), else in a new slice.
+func (t *Tiered) ReadVerified(ctx context.Context, keys []Key, groups []uint32, policies []schema.CachePolicy, dst [][]byte) ([][]byte, bool, error) {
+	return t.read(ctx, keys, groups, policies, dst)
 }
 
-func (t *Tiered) read(ctx context.Context, keys []Key, groups []uint32, policies []schema.CachePolicy) ([][]byte, bool, error) {
+func (t *Tiered) read(ctx context.Context, keys []Key, groups []uint32, policies []schema.CachePolicy, dst [][]byte) ([][]byte, bool, error) {
 	if len(policies) != len(groups) {
 		return nil, false, fmt.Errorf("%w: %d cache policies for %d groups", ErrInvalidOption, len(policies), len(groups))
 	}
-	out := make([][]byte, len(keys)*len(groups))
+	out := dst[:0]
+	if n := len(keys) * len(groups); cap(out) >= n {
+		out = out[:n]
+		clear(out)
+	} else {
+		out = make([][]byte, n)
+	}
 	if len(out) == 0 {
 		return out, true, nil
 	}
@@ -132,13 +141,13 @@ func (r *TieredReader) Read(ctx context.Context, keys []Key, groups []uint32) ([
 
 // ReadVerified is Tiered.ReadVerified with the groups' policies from the
 // PolicyFunc.
-func (r *TieredReader) ReadVerified(ctx context.Context, keys []Key, groups []uint32) ([][]byte, bool, error) {
+func (r *TieredReader) ReadVerified(ctx context.Context, keys []Key, groups []uint32, dst [][]byte) ([][]byte, bool, error) {
 	var buf [8]schema.CachePolicy
 	policies := buf[:0]
 	for _, g := range groups {
 		policies = append(policies, r.policy(g))
 	}
-	return r.t.read(ctx, keys, groups, policies)
+	return r.t.read(ctx, keys, groups, policies, dst)
 }
 
 // count adds n to c unless n is 0 (an atomic add saved).

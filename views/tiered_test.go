@@ -821,12 +821,12 @@ func TestTieredReadVerified(t *testing.T) {
 	c := testCache(t, true, CacheLogger(slog.New(slog.DiscardHandler)))
 	r := c.Tiered(store).Reader(func(uint32) schema.CachePolicy { return bothTiers })
 	for n, want := range []bool{false, true} { // from the store, then from the L1
-		if _, verified, err := r.ReadVerified(t.Context(), []Key{good}, []uint32{1}); err != nil || verified != want {
+		if _, verified, err := r.ReadVerified(t.Context(), []Key{good}, []uint32{1}, nil); err != nil || verified != want {
 			t.Fatalf("read %d of a good block: verified %v, err %v; want %v", n, verified, err, want)
 		}
 	}
 	for range 2 {
-		out, verified, err := r.ReadVerified(t.Context(), []Key{good, bad}, []uint32{1})
+		out, verified, err := r.ReadVerified(t.Context(), []Key{good, bad}, []uint32{1}, make([][]byte, 1, 4))
 		if err != nil || verified {
 			t.Fatalf("a read with a corrupt block from the store: verified %v, err %v", verified, err)
 		}

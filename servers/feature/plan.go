@@ -75,8 +75,9 @@ type plan struct {
 	width    [numMatrices]int
 	matrix   [numMatrices]int32 // index in the answer, or -1 when empty
 	strings  int
-	byStore  map[string][]int // store id -> indexes into groups
-	storeIDs []string         // the keys of byStore, in first-use order
+	byStore  map[string][]int    // store id -> indexes into groups
+	ids      map[string][]uint32 // store id -> the ids of those groups
+	storeIDs []string            // the keys of byStore, in first-use order
 }
 
 // planCache keeps plans by request shape. A new registry revision empties it.
@@ -142,7 +143,7 @@ func newPlan(snap *schema.Snapshot, layouts *blocks.Cache, req *featurev1.Retrie
 	if len(req.GetGroups()) == 0 {
 		return nil, invalid("no feature groups requested")
 	}
-	p := &plan{rev: snap.Revision(), entity: e, byStore: map[string][]int{}}
+	p := &plan{rev: snap.Revision(), entity: e, byStore: map[string][]int{}, ids: map[string][]uint32{}}
 	seen := map[string]bool{}
 	for j, sel := range req.GetGroups() {
 		g, ok := snap.FeatureGroup(sel.GetFeatureGroup())
@@ -165,6 +166,7 @@ func newPlan(snap *schema.Snapshot, layouts *blocks.Cache, req *featurev1.Retrie
 			p.storeIDs = append(p.storeIDs, g.Store)
 		}
 		p.byStore[g.Store] = append(p.byStore[g.Store], j)
+		p.ids[g.Store] = append(p.ids[g.Store], g.ID)
 	}
 	next := int32(0)
 	for m := range p.matrix {

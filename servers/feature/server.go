@@ -61,7 +61,8 @@ type Reader interface {
 // L1, which verifies blocks on their way in), so that the server does not
 // verify them again.
 type VerifiedReader interface {
-	ReadVerified(ctx context.Context, keys []views.Key, groups []uint32) (blocks [][]byte, verified bool, err error)
+	// ReadVerified builds its result in dst when dst has the capacity.
+	ReadVerified(ctx context.Context, keys []views.Key, groups []uint32, dst [][]byte) (blocks [][]byte, verified bool, err error)
 }
 
 // Readers resolves a registry store id to its reader. An unknown id is a
@@ -159,6 +160,8 @@ func (s *Server) Retrieve(ctx context.Context, req *featurev1.RetrieveRequest) (
 
 func (s *Server) retrieve(ctx context.Context, req *featurev1.RetrieveRequest) (*featurev1.RetrieveResponse, error) {
 	snap := s.holder.Load()
+	scratch := scratches.Get().(*scratch)
+	defer scratch.done()
 	for synced := false; ; synced = true {
 		p, err := s.plans.get(snap, &s.layouts, req)
 		if err != nil {
@@ -167,11 +170,11 @@ func (s *Server) retrieve(ctx context.Context, req *featurev1.RetrieveRequest) (
 		if err := s.checkSize(p, req); err != nil {
 			return nil, err
 		}
-		keys, err := p.keys(req.GetKeys(), req.GetKeyValues())
+		keys, err := p.keys(req.GetKeys(), req.GetKeyValues(), scratch)
 		if err != nil {
 			return nil, err
 		}
-		blocksOf, verified, err := s.fetch(ctx, p, keys)
+		blocksOf, verified, err := s.fetch(ctx, p, keys, scratch)
 		if err != nil {
 			return nil, err
 		}
@@ -288,9 +291,9 @@ func (s *Server) syncRegistry(ctx context.Context, snap *schema.Snapshot, read t
 
 // keys checks the request's keys, given as messages or in compact form,
 // against the entity and converts them.
-func (p *plan) keys(in []*featurev1.EntityKey, flat []string) ([]views.Key, error) {
+func (p *plan) keys(in []*featurev1.EntityKey, flat []string, mem *scratch) ([]views.Key, error) {
 	if len(flat) > 0 {
-		return p.flatKeys(flat, len(in))
+		return p.flatKeys(flat, len(in), mem)
 	}
 	if len(in) == 0 {
 		return nil, invalid("a retrieve takes at least 1 key")
@@ -305,7 +308,7 @@ func (p *plan) keys(in []*featurev1.EntityKey, flat []string) ([]views.Key, erro
 	return keys, nil
 }
 
-func (p *plan) flatKeys(flat []string, messages int) ([]views.Key, error) {
+func (p *plan) flatKeys(flat []string, messages int, mem *scratch) ([]views.Key, error) {
 	cols := len(p.entity.Keys)
 	n := len(flat) / cols
 	switch {
@@ -314,7 +317,7 @@ func (p *plan) flatKeys(flat []string, messages int) ([]views.Key, error) {
 	case len(flat)%cols != 0:
 		return nil, invalid("%d key_values for entity %q with %d key columns: not a whole number of keys", len(flat), p.entity.Name, cols)
 	}
-	keys := make([]views.Key, n)
+	keys := mem.keyBuf(n)
 	for i := range keys {
 		v := flat[i*cols : (i+1)*cols : (i+1)*cols]
 		if err := p.entity.CheckKey(v); err != nil {
@@ -329,34 +332,33 @@ func (p *plan) flatKeys(flat []string, messages int) ([]views.Key, error) {
 // parallel. blocksOf[j][i] is group j's block for key i; verified[j] says
 // that group j's blocks have passed their checksums already (they all came
 // from the L1: see VerifiedReader).
-func (s *Server) fetch(ctx context.Context, p *plan, keys []views.Key) (blocksOf [][][]byte, verified []bool, err error) {
+func (s *Server) fetch(ctx context.Context, p *plan, keys []views.Key, mem *scratch) (blocksOf [][][]byte, verified []bool, err error) {
 	blocksOf = make([][][]byte, len(p.groups))
 	verified = make([]bool, len(p.groups))
 	if len(p.storeIDs) == 1 { // the common case: no goroutine to pay for
-		return blocksOf, verified, s.fetchStore(ctx, p, p.storeIDs[0], keys, blocksOf, verified)
+		return blocksOf, verified, s.fetchStore(ctx, p, p.storeIDs[0], keys, blocksOf, verified, mem)
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, storeID := range p.storeIDs {
-		g.Go(func() error { return s.fetchStore(gctx, p, storeID, keys, blocksOf, verified) })
+		g.Go(func() error { return s.fetchStore(gctx, p, storeID, keys, blocksOf, verified, nil) })
 	}
 	return blocksOf, verified, g.Wait()
 }
 
-func (s *Server) fetchStore(ctx context.Context, p *plan, storeID string, keys []views.Key, blocksOf [][][]byte, verified []bool) error {
+// fetchStore reads the blocks of the groups of storeID into blocksOf, in
+// mem's buffer when mem is not nil (a single store: one buffer suffices).
+func (s *Server) fetchStore(ctx context.Context, p *plan, storeID string, keys []views.Key, blocksOf [][][]byte, verified []bool, mem *scratch) error {
 	idx := p.byStore[storeID]
 	r, err := s.readerOf(storeID)
 	if err != nil {
 		return servers.Errorf(codes.Internal, "store %q: %w", storeID, err)
 	}
-	ids := make([]uint32, len(idx))
-	for n, j := range idx {
-		ids[n] = p.groups[j].group.ID
-		blocksOf[j] = make([][]byte, len(keys))
-	}
+	ids := p.ids[storeID]
 	var out [][]byte
 	ok := false
 	if vr, isVR := r.(VerifiedReader); isVR {
-		out, ok, err = vr.ReadVerified(ctx, keys, ids)
+		out, ok, err = vr.ReadVerified(ctx, keys, ids, mem.blockBuf())
+		mem.keepBlocks(out)
 	} else {
 		out, err = r.Read(ctx, keys, ids)
 	}
@@ -366,9 +368,16 @@ func (s *Server) fetchStore(ctx context.Context, p *plan, storeID string, keys [
 		}
 		return fmt.Errorf("store %q: %w", storeID, err)
 	}
-	for i := range keys {
-		for n, j := range idx {
-			blocksOf[j][i] = out[i*len(ids)+n]
+	if len(idx) == 1 { // one group of the store: its blocks are out itself
+		blocksOf[idx[0]] = out
+	} else {
+		for _, j := range idx {
+			blocksOf[j] = make([][]byte, len(keys))
+		}
+		for i := range keys {
+			for n, j := range idx {
+				blocksOf[j][i] = out[i*len(ids)+n]
+			}
 		}
 	}
 	for _, j := range idx {
