@@ -232,18 +232,12 @@ func benchConns(ctx context.Context, o *benchOptions, addr string, n int, server
 		var resp wrapperspb.BytesValue
 		return conns[w%len(conns)].Invoke(ctx, loadgen.EchoMethod, echoReq, &resp)
 	}
-	var rows []loadgen.Row
-	for _, c := range []struct {
-		name string
-		call loadgen.Call
-	}{{"ofs Retrieve (" + o.store + ", " + o.mode + ")", retrieve}, {"gRPC echo, same bytes", echo}} {
-		r, err := loadgen.Measure(ctx, c.name, n, o.concurrency, o.warmup, o.duration, c.call, serverCPU)
-		if err != nil {
-			return nil, 0, err
-		}
-		rows = append(rows, r)
-	}
-	return rows, answer, nil
+	// Retrieve and echo take turns in slices of about a second, so that
+	// both are measured on the same machine at the same times.
+	rounds := max(1, int(o.duration/time.Second))
+	rows, err := loadgen.Interleave(ctx, []string{"ofs Retrieve (" + o.store + ", " + o.mode + ")", "gRPC echo, same bytes"},
+		n, o.concurrency, o.warmup, o.duration, rounds, []loadgen.Call{retrieve, echo}, serverCPU)
+	return rows, answer, err
 }
 
 // answerSize is the size of the answer to req as the bench's calls get it.

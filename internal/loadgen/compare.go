@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -38,12 +39,14 @@ func (r *Row) perRequest(d time.Duration) time.Duration {
 // CPUFunc returns a process's CPU time so far (user and system).
 type CPUFunc func() (time.Duration, error)
 
-// Measure runs call for warmup unmeasured, then for duration, and returns
+// Measure runs call for warmup unmeasured (none when 0), then for duration, and returns
 // the row with the server's CPU time (from server) and this process's over
 // the measurement. A failed request fails the measurement.
 func Measure(ctx context.Context, name string, conns, concurrency int, warmup, duration time.Duration, call Call, server CPUFunc) (Row, error) {
-	if _, err := Run(ctx, concurrency, warmup, call); err != nil {
-		return Row{}, err
+	if warmup > 0 {
+		if _, err := Run(ctx, concurrency, warmup, call); err != nil {
+			return Row{}, err
+		}
 	}
 	cpu := func() (srv, self time.Duration, err error) {
 		if srv, err = server(); err == nil {
@@ -67,6 +70,56 @@ func Measure(ctx context.Context, name string, conns, concurrency int, warmup, d
 		return Row{}, fmt.Errorf("%s: %d of %d requests failed, first: %w", name, res.Errors, res.Errors+res.Requests, res.FirstErr)
 	}
 	return Row{Name: name, Conns: conns, Result: res, ServerCPU: s1 - s0, ClientCPU: c1 - c0, Baseline: -1}, nil
+}
+
+// Interleave measures calls side by side over the same time: after a
+// warm-up of each, it runs them in turn, a slice of duration/rounds each,
+// rounds times, and sums each call's slices into its row (named by names).
+// Measured one after the other, two calls each see what else the machine
+// did at their own time (a neighbour's burst on a shared host can slow one
+// and not the other); alternating in short slices, both see the same
+// machine, so their ratio holds from one run to the next.
+func Interleave(ctx context.Context, names []string, conns, concurrency int, warmup, duration time.Duration, rounds int, calls []Call, server CPUFunc) ([]Row, error) {
+	if len(names) != len(calls) || rounds < 1 {
+		return nil, fmt.Errorf("loadgen: %d names for %d calls, %d rounds", len(names), len(calls), rounds)
+	}
+	for _, call := range calls {
+		if _, err := Run(ctx, concurrency, warmup, call); err != nil {
+			return nil, err
+		}
+	}
+	rows := make([]Row, len(calls))
+	for i := range rows {
+		rows[i] = Row{Name: names[i], Conns: conns, Baseline: -1}
+	}
+	slice := max(duration/time.Duration(rounds), time.Millisecond)
+	for range rounds {
+		for i, call := range calls {
+			r, err := Measure(ctx, names[i], conns, concurrency, 0, slice, call, server)
+			if err != nil {
+				return nil, err
+			}
+			rows[i].add(r)
+		}
+	}
+	for i := range rows {
+		slices.Sort(rows[i].Result.latencies)
+	}
+	return rows, nil
+}
+
+// add sums o, a slice of the same measurement, into r; the latencies are
+// left for the caller to sort.
+func (r *Row) add(o Row) {
+	r.Result.Requests += o.Result.Requests
+	r.Result.Errors += o.Result.Errors
+	r.Result.Elapsed += o.Result.Elapsed
+	r.Result.latencies = append(r.Result.latencies, o.Result.latencies...)
+	if r.Result.FirstErr == nil {
+		r.Result.FirstErr = o.Result.FirstErr
+	}
+	r.ServerCPU += o.ServerCPU
+	r.ClientCPU += o.ClientCPU
 }
 
 // WriteTable prints rows: rate, keys/s (batch keys a request), latency

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"time"
@@ -38,7 +39,8 @@ type Target struct {
 
 // Serve seeds the store, listens on a loopback port, writes "READY
 // host:port" and a newline to ready, and serves until ctx is done.
-// OFS_BENCH_CPUPROFILE names a file for a CPU profile of the first 8s.
+// OFS_BENCH_CPUPROFILE names a file for a CPU profile of the first 8s,
+// OFS_BENCH_MEMPROFILE one for the allocations of the first 8s.
 func (o Target) Serve(ctx context.Context, ready io.Writer) error {
 	features := make([]schema.Feature, o.Features)
 	for i := range features {
@@ -99,6 +101,18 @@ func (o Target) Serve(ctx context.Context, ready io.Writer) error {
 		go func() {
 			time.Sleep(8 * time.Second)
 			pprof.StopCPUProfile()
+			_ = f.Close()
+		}()
+	}
+	if path := os.Getenv("OFS_BENCH_MEMPROFILE"); path != "" { // what the server half allocates, sampled finely
+		f, err := os.Create(path)
+		if err != nil {
+			return err
+		}
+		runtime.MemProfileRate = 512
+		go func() {
+			time.Sleep(8 * time.Second)
+			_ = pprof.Lookup("allocs").WriteTo(f, 0)
 			_ = f.Close()
 		}()
 	}
