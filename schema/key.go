@@ -47,10 +47,55 @@ func CheckKeyValue(t DataType, s string) error {
 	return CanonicalKeyValue(t, s)
 }
 
+// plainDecimal reports, without parsing it, that s is the canonical text
+// of an integer of type t: a minus sign for a negative signed value only,
+// digits without a leading zero, and too few of them to overflow the type
+// (9 for 32 bits, 18 for int64, 19 for uint64). It says nothing of other
+// text, which CanonicalKeyValue parses: the check of the keys of every
+// Retrieve is mostly this.
+func plainDecimal(t DataType, s string) bool {
+	digits := s
+	var most int
+	switch t {
+	case Int32, Int64:
+		if len(s) > 1 && s[0] == '-' {
+			digits = s[1:]
+		}
+		most = 9
+		if t == Int64 {
+			most = 18
+		}
+	case Uint32:
+		most = 9
+	case Uint64:
+		most = 19
+	default:
+		return false
+	}
+	if len(digits) == 0 || len(digits) > most || digits[0] == '0' && (len(digits) > 1 || len(digits) < len(s)) {
+		return false
+	}
+	for i := 0; i < len(digits); i++ {
+		if digits[i] < '0' || digits[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // CanonicalKeyValue checks that s is the canonical text of a key value of
 // type t, which is what the stores need of a key (any length; CheckKeyValue
 // is the rule of what is written and read).
 func CanonicalKeyValue(t DataType, s string) error {
+	if plainDecimal(t, s) {
+		return nil
+	}
+	return canonicalByParsing(t, s)
+}
+
+// canonicalByParsing is CanonicalKeyValue by parsing s and formatting the
+// value back, for what plainDecimal cannot tell.
+func canonicalByParsing(t DataType, s string) error {
 	// canon is written in a buffer of the stack: a check on every key of
 	// every Retrieve must not allocate.
 	var buf [24]byte

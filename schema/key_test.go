@@ -64,3 +64,24 @@ func TestCanonicalKeyValue(t *testing.T) {
 		t.Error("CheckKeyValue takes an empty key")
 	}
 }
+
+// FuzzPlainDecimal: the parse-free check never accepts what parsing and
+// formatting back refuses, and accepts every short canonical integer.
+func FuzzPlainDecimal(f *testing.F) {
+	for _, s := range []string{"0", "-0", "00", "-", "", "7", "-7", "+7", "123456789", "1234567890", "999999999999999999",
+		"-999999999999999999", "9223372036854775807", "18446744073709551615", "4294967295", "2147483648", "1x", "0x1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, typ := range []DataType{Int32, Int64, Uint32, Uint64} {
+			fast, slow := plainDecimal(typ, s), canonicalByParsing(typ, s) == nil
+			if fast && !slow {
+				t.Fatalf("%s %q: plainDecimal accepts what parsing refuses", typ, s)
+			}
+			most := map[DataType]int{Int32: 9, Int64: 18, Uint32: 9, Uint64: 19}[typ]
+			if slow && !fast && len(strings.TrimPrefix(s, "-")) <= most {
+				t.Fatalf("%s %q: plainDecimal refuses a canonical integer of %d digits", typ, s, len(strings.TrimPrefix(s, "-")))
+			}
+		}
+	})
+}
