@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/bits"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -267,11 +268,30 @@ func (c *Cache) Close() error {
 // compare the keys themselves, so a collision costs a miss, never a wrong
 // block.
 func (c *Cache) hashKey(k Key) uint64 {
-	h := maphash.String(c.seed, k.Entity)
-	for _, v := range k.Values {
+	return c.hashValues(maphash.String(c.seed, k.Entity), k.Values)
+}
+
+// hashValues is hashKey of a key of values whose entity hashes to h.
+func (c *Cache) hashValues(h uint64, values []string) uint64 {
+	for _, v := range values {
 		h = mix64(h ^ maphash.String(c.seed, v))
 	}
 	return h
+}
+
+// hashKeys appends the hashKey of each of keys to dst, hashing the entity
+// once for a run of keys of the same one (a batch is nearly always one).
+func (c *Cache) hashKeys(keys []Key, dst []uint64) []uint64 {
+	dst = slices.Grow(dst, len(keys))
+	var entity string
+	var he uint64
+	for i, k := range keys {
+		if i == 0 || k.Entity != entity {
+			entity, he = k.Entity, maphash.String(c.seed, k.Entity)
+		}
+		dst = append(dst, c.hashValues(he, k.Values))
+	}
+	return dst
 }
 
 // hashGroup combines a key's hash with a group id.

@@ -5,6 +5,7 @@ import (
 	mathbits "math/bits"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/ofstack/ofs/schema"
 )
@@ -149,14 +150,38 @@ func (r *memRow) key() string {
 	return r.long
 }
 
-// is reports whether r is the row of k.
+// is reports whether r is the row of k: k's encoding (appendRowKey) is
+// compared with r's part by part, without being written out.
 func (r *memRow) is(k Key) bool {
-	var buf [shortKey + 1]byte
-	key := appendRowKey(buf[:0], k) // on the stack unless the key is long
+	var enc []byte
 	if r.keyLen > 0 {
-		return string(r.short[:r.keyLen]) == string(key)
+		enc = r.short[:r.keyLen]
+	} else {
+		enc = unsafe.Slice(unsafe.StringData(r.long), len(r.long)) // only read
 	}
-	return r.long == string(key)
+	enc, ok := cutPart(enc, k.Entity)
+	for _, v := range k.Values {
+		if !ok {
+			return false
+		}
+		enc, ok = cutPart(enc, v)
+	}
+	return ok && len(enc) == 0
+}
+
+// cutPart returns what follows part in enc when enc begins with part
+// encoded (a uvarint length, the bytes), and whether it does.
+func cutPart(enc []byte, part string) ([]byte, bool) {
+	n := len(part)
+	if n < 0x80 && len(enc) > n && enc[0] == byte(n) { // nearly every part: a one-byte length
+		return enc[1+n:], string(enc[1:1+n]) == part
+	}
+	var buf [binary.MaxVarintLen64]byte
+	l := binary.PutUvarint(buf[:], uint64(n))
+	if len(enc) < l+n || string(enc[:l]) != string(buf[:l]) {
+		return enc, false
+	}
+	return enc[l+n:], string(enc[l:l+n]) == part
 }
 
 // lookup puts into out[j] the cached block of k in groups[j], for each j
@@ -204,27 +229,20 @@ func (r *memRow) find(k Key, groups []uint32, policies []schema.CachePolicy, now
 	return hits, absents
 }
 
-// lookupAll is lookup for every key of keys, out holding len(groups)
-// entries per key. It read-locks each shard the keys fall in once, in shard
+// lookupAll is lookup for every key of keys, whose hashes are hs, out
+// holding len(groups) entries per key. It read-locks each shard the keys fall in once, in shard
 // order (so that two batches never wait on each other's locks), and then
 // looks every key up without an atomic instruction between two lookups: a
 // lookup of a random key is a few cache misses (the map's group, the row),
 // and a locked instruction per key would make each wait for the last, where
 // without one the CPU overlaps the misses of several keys.
-func (c *memCache) lookupAll(keys []Key, hash func(Key) uint64, groups []uint32, policies []schema.CachePolicy, now int64, out [][]byte) (hits, absents int) {
-	var hbuf [128]uint64
-	hs := hbuf[:0]
-	if len(keys) > len(hbuf) {
-		hs = make([]uint64, 0, len(keys))
-	}
+func (c *memCache) lookupAll(keys []Key, hs []uint64, groups []uint32, policies []schema.CachePolicy, now int64, out [][]byte) (hits, absents int) {
 	var sbuf [4]uint64 // a bit per shard: up to 256 shards on the stack
 	locked := sbuf[:]
 	if n := (len(c.shards) + 63) / 64; n > len(sbuf) {
 		locked = make([]uint64, n)
 	}
-	for _, k := range keys {
-		h := hash(k)
-		hs = append(hs, h)
+	for _, h := range hs {
 		i := c.shardIndex(h)
 		locked[i/64] |= 1 << (i % 64)
 	}

@@ -77,6 +77,8 @@ func (t *Tiered) read(ctx context.Context, keys []Key, groups []uint32, policies
 	}
 	c := t.c
 	now := c.now().UnixMicro()
+	var hbuf [128]uint64 // the hashes, on the stack for a batch of up to 128 keys
+	hashes := c.hashKeys(keys, hbuf[:0])
 	var hits, absents int
 	if c.mem != nil {
 		l1 := 0
@@ -87,7 +89,7 @@ func (t *Tiered) read(ctx context.Context, keys []Key, groups []uint32, policies
 		}
 		if l1 > 0 {
 			_, span := tierSpan(ctx, "ofs.l1", l1*len(keys))
-			hits, absents = c.mem.lookupAll(keys, c.hashKey, groups, policies, now, out)
+			hits, absents = c.mem.lookupAll(keys, hashes, groups, policies, now, out)
 			endTier(span, hits+absents, nil)
 			c.m.count(c.m.l1Hit, hits)
 			c.m.count(c.m.l1Absent, absents)
@@ -96,7 +98,7 @@ func (t *Tiered) read(ctx context.Context, keys []Key, groups []uint32, policies
 	}
 	verified := true
 	if hits+absents < len(out) {
-		if err := t.readMisses(ctx, keys, groups, policies, out, now); err != nil {
+		if err := t.readMisses(ctx, keys, slices.Clone(hashes), groups, policies, out, now); err != nil {
 			return nil, false, err
 		}
 		absents = -1 // some may have come from the L2 or the store
@@ -158,13 +160,9 @@ func (m *cacheMetrics) count(c interface{ Add(float64) }, n int) {
 }
 
 // readMisses fills the entries of out that the L1 did not: from the L2,
-// then from the store.
-func (t *Tiered) readMisses(ctx context.Context, keys []Key, groups []uint32, policies []schema.CachePolicy, out [][]byte, now int64) error {
+// then from the store. hashes are the keys' (hashKey), the read's to keep.
+func (t *Tiered) readMisses(ctx context.Context, keys []Key, hashes []uint64, groups []uint32, policies []schema.CachePolicy, out [][]byte, now int64) error {
 	c := t.c
-	hashes := make([]uint64, len(keys))
-	for i, k := range keys {
-		hashes[i] = c.hashKey(k)
-	}
 	todo := make([]int, 0, len(out))
 	for idx, b := range out {
 		if b == nil {
