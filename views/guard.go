@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -138,8 +139,8 @@ type readResult struct {
 
 // Read reads s within the timeout, unless the circuit is open. The store's
 // read may go on in the background after a timeout (until its client gives
-// up); keys and groups must not change until then, which callers that do
-// not reuse them get for free.
+// up), so it gets its own copy of keys and groups: a caller may reuse them
+// as soon as Read returns (the feature server does).
 func (g *Guarded) Read(ctx context.Context, keys []Key, groups []uint32) ([][]byte, error) {
 	if err := g.b.allow(); err != nil {
 		g.refused.Inc()
@@ -150,6 +151,7 @@ func (g *Guarded) Read(ctx context.Context, keys []Key, groups []uint32) ([][]by
 	defer cancel()
 	start := time.Now()
 	done := make(chan readResult, 1)
+	keys, groups = slices.Clone(keys), slices.Clone(groups) // the values' strings are immutable
 	go func() {
 		out, err := g.Store.Read(rctx, keys, groups)
 		done <- readResult{out, err}

@@ -3,6 +3,8 @@ package views
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,15 +16,15 @@ import (
 type stallingStore struct {
 	*memStore
 	stall chan struct{} // reads wait on it while it is open
-	fail  error
+	fail  atomic.Pointer[error]
 }
 
 func (s *stallingStore) Read(ctx context.Context, keys []Key, groups []uint32) ([][]byte, error) {
 	if s.stall != nil {
 		<-s.stall // ignores ctx, as a client stuck on a frozen server does
 	}
-	if s.fail != nil {
-		return nil, s.fail
+	if err := s.fail.Load(); err != nil {
+		return nil, *err
 	}
 	return s.memStore.Read(ctx, keys, groups)
 }
@@ -60,8 +62,7 @@ func TestGuardedTimesOutAndOpens(t *testing.T) {
 	if got := testutil.ToFloat64(m.state.WithLabelValues("redis_main")); got != float64(open) {
 		t.Errorf("breaker state %v, want open", got)
 	}
-	close(st.stall) // the store answers again
-	st.stall = nil
+	close(st.stall) // the store answers again (the stalled reads too)
 	now = now.Add(2 * time.Hour)
 	if _, err := g.Read(ctx, keys, groups); err != nil {
 		t.Fatalf("probe after the cooldown: %v", err)
@@ -71,7 +72,8 @@ func TestGuardedTimesOutAndOpens(t *testing.T) {
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	st.fail = ErrUnavailable
+	unavailable := ErrUnavailable
+	st.fail.Store(&unavailable)
 	for range 3 {
 		if _, err := g.Read(cctx, keys, groups); !errors.Is(err, context.Canceled) && !errors.Is(err, ErrUnavailable) {
 			t.Fatalf("canceled read: %v", err)
@@ -79,5 +81,40 @@ func TestGuardedTimesOutAndOpens(t *testing.T) {
 	}
 	if g.b.stateNow() != closed {
 		t.Error("the caller's cancellations opened the circuit")
+	}
+}
+
+// seeingStore records the keys and groups its reads see once released.
+type seeingStore struct {
+	*memStore
+	release chan struct{}
+	seen    chan string
+}
+
+func (s *seeingStore) Read(ctx context.Context, keys []Key, groups []uint32) ([][]byte, error) {
+	<-s.release
+	s.seen <- fmt.Sprint(keys, groups)
+	return s.memStore.Read(ctx, keys, groups)
+}
+
+// TestGuardedReadOwnsItsArguments: a read that times out goes on in the
+// background with the keys and groups it was given, whatever the caller
+// (which may reuse them once Read returns) writes into them afterwards.
+// Under -race, a shared slice would also be reported as a data race.
+func TestGuardedReadOwnsItsArguments(t *testing.T) {
+	st := &seeingStore{memStore: newMemStore(), release: make(chan struct{}), seen: make(chan string, 1)}
+	g, err := Guard(st, "redis_main", GuardTimeout(10*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, groups := []Key{key("user", "1"), key("user", "2")}, []uint32{7}
+	want := fmt.Sprint(keys, groups)
+	if _, err := g.Read(context.Background(), keys, groups); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("stalled read: %v, want ErrUnavailable", err)
+	}
+	keys[0], keys[1], groups[0] = key("user", "other"), Key{}, 9 // the caller's next request
+	close(st.release)
+	if got := <-st.seen; got != want {
+		t.Fatalf("the background read saw %s, was given %s", got, want)
 	}
 }
