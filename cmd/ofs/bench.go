@@ -177,26 +177,34 @@ func benchConns(ctx context.Context, o *benchOptions, addr string, n int, server
 	for i, c := range conns {
 		clients[i] = featurev1.NewFeatureServiceClient(c)
 	}
-	// The keys' text is made once: a model server has its keys at hand, and
-	// the echo calls make none.
+	// The requests are what the SDKs send: keys in compact form, the answer
+	// in compact form, and without columns once the first answer gave them.
+	// Each worker cycles through batches of random keys made before the
+	// clock starts: a model server has its keys at hand, and the echo calls
+	// pay for no key picking either.
+	const batches = 64
+	reqs := make([][]*featurev1.RetrieveRequest, o.concurrency)
+	next := make([]int, o.concurrency) // worker w's next batch; only w touches it
 	keyText := make([]string, o.keys)
 	for i := range keyText {
 		keyText[i] = strconv.Itoa(i)
 	}
-	// The requests are what the SDKs send: keys in compact form, the answer
-	// in compact form, and without columns once the first answer gave them.
-	rngs := make([]*rand.Rand, o.concurrency)
-	reqs := make([]*featurev1.RetrieveRequest, o.concurrency)
-	for w := range rngs {
-		rngs[w] = rand.New(rand.NewPCG(uint64(w), 42))
-		reqs[w] = &featurev1.RetrieveRequest{Entity: "bench_user", KeyValues: make([]string, o.batch),
-			Groups: []*featurev1.GroupSelection{{FeatureGroup: "bench_fp32"}}, Compact: true}
+	for w := range reqs {
+		rng := rand.New(rand.NewPCG(uint64(w), 42))
+		reqs[w] = make([]*featurev1.RetrieveRequest, batches)
+		for b := range reqs[w] {
+			r := &featurev1.RetrieveRequest{Entity: "bench_user", KeyValues: make([]string, o.batch),
+				Groups: []*featurev1.GroupSelection{{FeatureGroup: "bench_fp32"}}, Compact: true}
+			for i := range r.KeyValues {
+				r.KeyValues[i] = keyText[rng.IntN(o.keys)]
+			}
+			reqs[w][b] = r
+		}
 	}
 	fill := func(w int) *featurev1.RetrieveRequest {
-		for i := range reqs[w].KeyValues {
-			reqs[w].KeyValues[i] = keyText[rngs[w].IntN(o.keys)]
-		}
-		return reqs[w]
+		r := reqs[w][next[w]]
+		next[w] = (next[w] + 1) % batches
+		return r
 	}
 	// The first answer: its columns, and its size for the echo server.
 	probe, err := clients[0].Retrieve(ctx, fill(0))
@@ -206,8 +214,10 @@ func benchConns(ctx context.Context, o *benchOptions, addr string, n int, server
 	if len(probe.GetColumns()) != o.features {
 		return nil, 0, fmt.Errorf("first Retrieve: %d columns for %d features", len(probe.GetColumns()), o.features)
 	}
-	for _, r := range reqs {
-		r.ColumnsRevision = probe.GetRegistryRevision()
+	for _, rs := range reqs {
+		for _, r := range rs {
+			r.ColumnsRevision = probe.GetRegistryRevision()
+		}
 	}
 	retrieve := func(ctx context.Context, w int) error {
 		resp, err := clients[w%len(clients)].Retrieve(ctx, fill(w))
@@ -227,7 +237,7 @@ func benchConns(ctx context.Context, o *benchOptions, addr string, n int, server
 	if err != nil {
 		return nil, 0, err
 	}
-	echoReq := loadgen.EchoRequest(proto.Size(reqs[0]), answer)
+	echoReq := loadgen.EchoRequest(proto.Size(reqs[0][0]), answer)
 	echo := func(ctx context.Context, w int) error {
 		var resp wrapperspb.BytesValue
 		return conns[w%len(conns)].Invoke(ctx, loadgen.EchoMethod, echoReq, &resp)
