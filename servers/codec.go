@@ -81,7 +81,33 @@ func (c serverCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	if !ok {
 		return c.base.Unmarshal(data, v)
 	}
-	return f(data.Materialize(), v) // a copy of gRPC's buffers, f's to keep
+	var b []byte
+	if p, ok := v.(Pooled); ok {
+		b = p.WireBuffer(data.Len())
+		data.CopyTo(b)
+	} else {
+		b = data.Materialize() // a copy of gRPC's buffers, f's to keep
+	}
+	return f(b, v)
+}
+
+// Pooled is what a handler that takes its requests from a pool decodes
+// into (feature.Register's Retrieve): a holder, of a type with an
+// UnmarshalFunc, of the request Message() and of the bytes it is decoded
+// from, both reused from one call to the next. The codec copies gRPC's
+// buffers into WireBuffer(n), n bytes, instead of into a new slice; the
+// receive limits and the interceptors see Message().
+type Pooled interface {
+	WireBuffer(n int) []byte
+	Message() any
+}
+
+// message is the request that v, what gRPC decodes into, holds.
+func message(v any) any {
+	if p, ok := v.(Pooled); ok {
+		return p.Message()
+	}
+	return v
 }
 
 // answerPool keeps the buffers of appended answers. A buffer keeps the

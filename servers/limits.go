@@ -71,8 +71,9 @@ func (c *limitCodec) Name() string { return c.base.Name() }
 func (c *limitCodec) Marshal(v any) (mem.BufferSlice, error) { return c.base.Marshal(v) }
 
 func (c *limitCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	if l, ok := c.limits[reflect.TypeOf(v)]; ok && data.Len() > l.Bytes {
-		c.over.Store(v, data.Len())
+	m := message(v) // the request the interceptor will receive
+	if l, ok := c.limits[reflect.TypeOf(m)]; ok && data.Len() > l.Bytes {
+		c.over.Store(m, data.Len())
 		c.pending.Add(1)
 		return nil
 	}

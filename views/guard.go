@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -139,8 +140,9 @@ type readResult struct {
 
 // Read reads s within the timeout, unless the circuit is open. The store's
 // read may go on in the background after a timeout (until its client gives
-// up), so it gets its own copy of keys and groups: a caller may reuse them
-// as soon as Read returns (the feature server does).
+// up), so it gets its own copy of keys (their values' bytes included) and
+// groups: a caller may reuse them as soon as Read returns (the feature
+// server does).
 func (g *Guarded) Read(ctx context.Context, keys []Key, groups []uint32) ([][]byte, error) {
 	if err := g.b.allow(); err != nil {
 		g.refused.Inc()
@@ -151,7 +153,7 @@ func (g *Guarded) Read(ctx context.Context, keys []Key, groups []uint32) ([][]by
 	defer cancel()
 	start := time.Now()
 	done := make(chan readResult, 1)
-	keys, groups = slices.Clone(keys), slices.Clone(groups) // the values' strings are immutable
+	keys, groups = ownKeys(keys), slices.Clone(groups)
 	go func() {
 		out, err := g.Store.Read(rctx, keys, groups)
 		done <- readResult{out, err}
@@ -196,6 +198,38 @@ func (g *Guarded) Read(ctx context.Context, keys []Key, groups []uint32) ([][]by
 		g.log.Warn("store read failed", "store", g.name, "failures", failures, "err", err)
 	}
 	return nil, err
+}
+
+// ownKeys copies keys, their value strings included (in one allocation):
+// the feature server's request buffers, which the values point into, are
+// reused once its call returns.
+func ownKeys(keys []Key) []Key {
+	n, count := 0, 0
+	for _, k := range keys {
+		count += len(k.Values)
+		for _, v := range k.Values {
+			n += len(v)
+		}
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, k := range keys {
+		for _, v := range k.Values {
+			b.WriteString(v)
+		}
+	}
+	all := b.String()
+	values := make([]string, 0, count)
+	out := make([]Key, len(keys))
+	for i, k := range keys {
+		start := len(values)
+		for _, v := range k.Values {
+			values = append(values, all[:len(v)])
+			all = all[len(v):]
+		}
+		out[i] = Key{Entity: k.Entity, Values: values[start:len(values):len(values)]}
+	}
+	return out
 }
 
 // ErrCircuitOpen is the error of a read refused while a store's circuit is

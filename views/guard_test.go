@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -107,12 +108,18 @@ func TestGuardedReadOwnsItsArguments(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, groups := []Key{key("user", "1"), key("user", "2")}, []uint32{7}
+	// The values share a buffer, as the feature server's point into its
+	// pooled request bytes.
+	wire := []byte("1234")
+	keys := []Key{key("user", unsafe.String(&wire[0], 2)), key("user", unsafe.String(&wire[2], 2))}
+	groups := []uint32{7}
 	want := fmt.Sprint(keys, groups)
 	if _, err := g.Read(context.Background(), keys, groups); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("stalled read: %v, want ErrUnavailable", err)
 	}
-	keys[0], keys[1], groups[0] = key("user", "other"), Key{}, 9 // the caller's next request
+	// The caller's next request.
+	copy(wire, "9999")
+	keys[1], groups[0] = Key{}, 9
 	close(st.release)
 	if got := <-st.seen; got != want {
 		t.Fatalf("the background read saw %s, was given %s", got, want)

@@ -199,7 +199,7 @@ func serve(sig context.Context, rt *node.Node) error {
 	}
 	gs, health := servers.NewGRPC(rt.Log, gopts...)
 	registryv1.RegisterRegistryServiceServer(gs, reg)
-	featurev1.RegisterFeatureServiceServer(gs, fsrv)
+	feature.Register(gs, fsrv)
 	featurev1.RegisterPeerServiceServer(gs, peers)
 	if err := servers.CheckRoles(gs, roles); err != nil {
 		_ = lis.Close() // the error says more

@@ -14,7 +14,6 @@ import (
 
 	"github.com/ofstack/ofs/codec"
 	"github.com/ofstack/ofs/internal/blocks"
-	featurev1 "github.com/ofstack/ofs/proto/ofs/feature/v1"
 	"github.com/ofstack/ofs/schema"
 	"github.com/ofstack/ofs/servers"
 	"github.com/ofstack/ofs/servers/feature"
@@ -84,7 +83,7 @@ func (o Target) Serve(ctx context.Context, ready io.Writer) error {
 	}
 	srv := feature.New(holder, func(string) (feature.Reader, error) { return reader, nil })
 	gs, _ := servers.NewGRPC(slog.New(slog.DiscardHandler))
-	featurev1.RegisterFeatureServiceServer(gs, srv)
+	feature.Register(gs, srv)
 	gs.RegisterService(&EchoService, nil)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

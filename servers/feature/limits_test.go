@@ -36,7 +36,7 @@ func serveGRPC(t *testing.T, srv *feature.Server, tokens servers.Tokens) (featur
 	opts := slices.Concat(auth.Options(), servers.RecvLimits(servers.RecvLimit{Request: (*featurev1.RetrieveRequest)(nil),
 		Bytes: 4 << 20, Name: "limits.retrieve_max_request_bytes"}))
 	gs, health := servers.NewGRPC(slog.New(slog.DiscardHandler), opts...)
-	featurev1.RegisterFeatureServiceServer(gs, srv)
+	feature.Register(gs, srv)
 	health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

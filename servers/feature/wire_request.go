@@ -24,6 +24,9 @@ func init() {
 	servers.RegisterUnmarshal((*featurev1.RetrieveRequest)(nil), func(b []byte, m any) error {
 		return unmarshalRetrieveRequest(b, m.(*featurev1.RetrieveRequest))
 	})
+	servers.RegisterUnmarshal((*retrieveCall)(nil), func(b []byte, m any) error {
+		return unmarshalRetrieveRequest(b, &m.(*retrieveCall).req)
+	})
 }
 
 // The field numbers of RetrieveRequest (proto/ofs/feature/v1/service.proto).
@@ -46,7 +49,11 @@ var errBadRequestWire = errors.New("feature: RetrieveRequest: invalid protobuf w
 // keeping them (a server never sends a request on). The entity and the
 // groups are copied (metric labels and logs may keep them); the key values
 // point into b, which must not change afterwards.
+//
+// A pooled request (retrieveCall) keeps the capacity of its KeyValues from
+// one call to the next; every other message arrives new.
 func unmarshalRetrieveRequest(b []byte, m *featurev1.RetrieveRequest) error {
+	kept := m.KeyValues[:0]
 	proto.Reset(m)
 	keyValues := 0
 	for rest := b; len(rest) > 0; {
@@ -63,7 +70,10 @@ func unmarshalRetrieveRequest(b []byte, m *featurev1.RetrieveRequest) error {
 		}
 		rest = rest[n:]
 	}
-	if keyValues > 0 {
+	switch {
+	case keyValues > 0 && cap(kept) >= keyValues:
+		m.KeyValues = kept
+	case keyValues > 0:
 		m.KeyValues = make([]string, 0, keyValues)
 	}
 	for len(b) > 0 {
