@@ -3,6 +3,7 @@ package feature
 import (
 	"bytes"
 	"math/rand/v2"
+	"strconv"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -168,4 +169,48 @@ func BenchmarkAppendRetrieveResponse(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkUnmarshalRetrieveResponse is what a client pays to decode an
+// answer of 100 keys x 50 fp32 in each form: with a Row message per key and
+// the columns (the plain form), compact, and compact without the columns
+// (a client that holds them, columns_revision).
+func BenchmarkUnmarshalRetrieveResponse(b *testing.B) {
+	answer := func(rows, columns bool) []byte {
+		resp := &featurev1.RetrieveResponse{RegistryRevision: 7,
+			Matrices: []*featurev1.DenseMatrix{{Type: registryv1.DataType_DATA_TYPE_FP32, Width: 50, Data: make([]byte, 100*50*4)}}}
+		if columns {
+			for i := range 50 {
+				resp.Columns = append(resp.Columns, &featurev1.Column{FeatureGroup: "wide50", Name: "f" + strconv.Itoa(i),
+					Type: registryv1.DataType_DATA_TYPE_FP32, Offset: uint32(i)})
+			}
+		}
+		for range 100 {
+			if rows {
+				resp.Rows = append(resp.Rows, &featurev1.Row{Found: []bool{true}})
+			} else {
+				resp.Found = append(resp.Found, true)
+			}
+		}
+		out, err := proto.Marshal(resp)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return out
+	}
+	for _, form := range []struct {
+		name          string
+		rows, columns bool
+	}{{"rows", true, true}, {"compact", false, true}, {"compact-no-columns", false, false}} {
+		wire := answer(form.rows, form.columns)
+		b.Run(form.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var m featurev1.RetrieveResponse
+				if err := proto.Unmarshal(wire, &m); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
