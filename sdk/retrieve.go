@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 
 	featurev1 "github.com/ofstack/ofs/proto/ofs/feature/v1"
@@ -55,7 +54,7 @@ func (c *Client) Retrieve(ctx context.Context, r RetrieveRequest) (*Result, erro
 			req.KeyValues = append(req.KeyValues, k...)
 		}
 	}
-	shape := shapeOf(req)
+	shape := req.Shape()
 	known := c.layouts.get(shape)
 	if known != nil {
 		req.ColumnsRevision = known.rev
@@ -117,21 +116,6 @@ func (ls *layouts) put(shape string, l *layout) {
 		ls.shapes = make(map[string]*layout)
 	}
 	ls.shapes[shape] = l
-}
-
-// shapeOf names the shape of req: its entity, groups and features.
-func shapeOf(req *featurev1.RetrieveRequest) string {
-	var b strings.Builder
-	b.WriteString(req.GetEntity())
-	for _, g := range req.GetGroups() {
-		b.WriteByte(0)
-		b.WriteString(g.GetFeatureGroup())
-		for _, f := range g.GetFeatures() {
-			b.WriteByte(1)
-			b.WriteString(f)
-		}
-	}
-	return b.String()
 }
 
 // Column describes one column of a Result.

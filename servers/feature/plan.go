@@ -2,7 +2,6 @@ package feature
 
 import (
 	"fmt"
-	"strings"
 	"sync"
 
 	"google.golang.org/grpc/codes"
@@ -91,22 +90,8 @@ type planCache struct {
 // per model, and the bound only guards against clients that vary them.
 const maxPlans = 4096
 
-func shapeKey(req *featurev1.RetrieveRequest) string {
-	var b strings.Builder
-	b.WriteString(req.GetEntity())
-	for _, g := range req.GetGroups() {
-		b.WriteByte(0)
-		b.WriteString(g.GetFeatureGroup())
-		for _, f := range g.GetFeatures() {
-			b.WriteByte(1)
-			b.WriteString(f)
-		}
-	}
-	return b.String()
-}
-
 func (c *planCache) get(snap *schema.Snapshot, layouts *blocks.Cache, req *featurev1.RetrieveRequest) (*plan, error) {
-	key := shapeKey(req)
+	key := req.Shape()
 	c.mu.Lock()
 	if c.rev != snap.Revision() || len(c.plans) >= maxPlans {
 		c.rev, c.plans = snap.Revision(), make(map[string]*plan)
