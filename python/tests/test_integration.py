@@ -80,6 +80,13 @@ def test_persist_then_retrieve(client: ofs.Client) -> None:
     assert df["views_1h"].tolist() == [50, 0, 0]
     assert df["ctr_1h"].dtype == np.float32
     np.testing.assert_array_equal(df["ctr_1h"].to_numpy(), np.float32([0.1, 0.01, 0.01]))  # 0.01: the default
+    # The same shape again: a compact answer without the columns, which the
+    # client kept for the revision answered; the result reads the same.
+    again = client.retrieve("user", [501, 502, 503], ["user_activity"])
+    assert len(again.response.columns) == 0 and len(again.response.rows) == 0
+    assert again.registry_revision == res.registry_revision
+    assert [c.name for c in again.columns] == [c.name for c in res.columns]
+    assert again.to_pandas().equals(df)
     # A subset of features, in the order asked.
     res = client.retrieve("user", [(501,)], ["user_activity"], features={"user_activity": ["views_1h", "clicks_1h"]})
     assert [c.name for c in res.columns] == ["views_1h", "clicks_1h"]

@@ -91,6 +91,7 @@ class RetrieveResult:
         groups: Sequence[str],
         key_columns: Sequence[registry_pb2.KeyColumn],
         key_values: Sequence[str],
+        columns: Sequence[service_pb2.Column] | None = None,
     ) -> None:
         self.response = response
         """The RetrieveResponse protobuf message, as received."""
@@ -98,6 +99,9 @@ class RetrieveResult:
         """The feature groups requested, in order: the order of the found flags."""
         self._key_columns = list(key_columns)
         self._key_values = key_values
+        # The answer's columns, or the client's copy when the answer left
+        # them out (the request's columns_revision was the one answered).
+        self._columns = list(response.columns if columns is None else columns)
         # The compact form (what retrieve asks for): found flags and strings
         # row-major in the answer itself; else one Row message per key.
         self._compact = len(response.found) > 0
@@ -118,7 +122,7 @@ class RetrieveResult:
     def columns(self) -> list[service_pb2.Column]:
         """The columns of the answer (feature group, name, type, vector length,
         matrix and offset), in request order."""
-        return list(self.response.columns)
+        return list(self._columns)
 
     @property
     def registry_revision(self) -> int:
@@ -156,7 +160,7 @@ class RetrieveResult:
         return self._column_values(self._find(name, group))
 
     def _find(self, name: str, group: str | None) -> service_pb2.Column:
-        hits = [c for c in self.response.columns if c.name == name and (group is None or c.feature_group == group)]
+        hits = [c for c in self._columns if c.name == name and (group is None or c.feature_group == group)]
         if len(hits) != 1:
             raise KeyError(f"ofs: {'no' if not hits else 'more than one'} column {name!r}" + (f" in {group}" if group else ""))
         return hits[0]
@@ -211,9 +215,9 @@ class RetrieveResult:
         for g in self.groups:
             data[f"found:{g}"] = self.found(g)
         names: dict[str, int] = {}
-        for c in self.response.columns:
+        for c in self._columns:
             names[c.name] = names.get(c.name, 0) + 1
-        for c in self.response.columns:
+        for c in self._columns:
             name = c.name if names[c.name] == 1 else f"{c.feature_group}.{c.name}"
             v = self._column_values(c)
             if v.ndim == 2:
@@ -332,8 +336,9 @@ class Client:
             groups = [groups]
         kcols = self._keys_of(entity)
         req, flat = _retrieve_request(entity, keys, groups, features, kcols)
+        known = _ask_columns(self, req)
         resp = self._call(f"retrieve {entity}", self._features.Retrieve, req)
-        return RetrieveResult(resp, groups, kcols, flat)
+        return RetrieveResult(resp, groups, kcols, flat, _keep_columns(self, req, resp, known))
 
     def persist(
         self,
@@ -451,6 +456,41 @@ def _setup(c: Any, addr: str, token: str | None, timeout: float, max_attempts: i
     c._features = service_pb2_grpc.FeatureServiceStub(channel)
     c._registry = registry_pb2_grpc.RegistryServiceStub(channel)
     c._key_columns = {}
+    c._columns = {}  # request shape -> (registry revision, columns): see _ask_columns
+
+
+# The request shapes whose columns a client keeps; past the bound they are
+# all dropped (an application asks a handful of shapes, one per model).
+_MAX_SHAPES = 1024
+
+
+def _shape(req: service_pb2.RetrieveRequest) -> tuple[Any, ...]:
+    """The shape of a request: its entity, groups and features."""
+    return (req.entity, *((g.feature_group, tuple(g.features)) for g in req.groups))
+
+
+def _ask_columns(c: Any, req: service_pb2.RetrieveRequest) -> tuple[int, list[service_pb2.Column]] | None:
+    """Set req.columns_revision to that of the columns c keeps for req's
+    shape, if any, and return them: the server then leaves them out while
+    it answers at that revision."""
+    known = c._columns.get(_shape(req))
+    if known is not None:
+        req.columns_revision = known[0]
+    return known
+
+
+def _keep_columns(
+    c: Any, req: service_pb2.RetrieveRequest, resp: service_pb2.RetrieveResponse, known: tuple[int, list[service_pb2.Column]] | None
+) -> list[service_pb2.Column]:
+    """The columns of resp: its own (kept for req's shape), or the kept ones
+    when the answer left them out for the revision they were kept at."""
+    if known is not None and not resp.columns and resp.registry_revision == known[0]:
+        return known[1]
+    cols = list(resp.columns)
+    if len(c._columns) >= _MAX_SHAPES:
+        c._columns.clear()
+    c._columns[_shape(req)] = (resp.registry_revision, cols)
+    return cols
 
 
 def _channel(module: Any, addr: str, credentials: grpc.ChannelCredentials | None) -> Any:

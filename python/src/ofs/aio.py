@@ -23,7 +23,18 @@ from typing import Any
 import grpc
 import grpc.aio
 
-from ofs._client import OfsError, OfsPersistError, RetrieveResult, _channel, _error, _persist_request, _retrieve_request, _setup
+from ofs._client import (
+    OfsError,
+    OfsPersistError,
+    RetrieveResult,
+    _ask_columns,
+    _channel,
+    _error,
+    _keep_columns,
+    _persist_request,
+    _retrieve_request,
+    _setup,
+)
 from ofs._proto.ofs.registry.v1 import registry_pb2
 from ofs._retry import Attempts, new_key, now, persist_error
 
@@ -106,8 +117,9 @@ class Client:
             groups = [groups]
         kcols = await self._keys_of(entity)
         req, flat = _retrieve_request(entity, keys, groups, features, kcols)
+        known = _ask_columns(self, req)
         resp = await self._call(f"retrieve {entity}", self._features.Retrieve, req)
-        return RetrieveResult(resp, groups, kcols, flat)
+        return RetrieveResult(resp, groups, kcols, flat, _keep_columns(self, req, resp, known))
 
     async def persist(
         self,
