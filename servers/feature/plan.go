@@ -74,9 +74,14 @@ type plan struct {
 	width    [numMatrices]int
 	matrix   [numMatrices]int32 // index in the answer, or -1 when empty
 	strings  int
-	byStore  map[string][]int    // store id -> indexes into groups
-	ids      map[string][]uint32 // store id -> the ids of those groups
-	storeIDs []string            // the keys of byStore, in first-use order
+	byStore  map[string]*storeGroups
+	storeIDs []string // the keys of byStore, in first-use order
+}
+
+// storeGroups are the groups of a plan that one store holds.
+type storeGroups struct {
+	idx []int    // indexes into plan.groups
+	ids []uint32 // their feature group ids, as the store's Read takes them
 }
 
 // planCache keeps plans by request shape. A new registry revision empties it.
@@ -128,7 +133,7 @@ func newPlan(snap *schema.Snapshot, layouts *blocks.Cache, req *featurev1.Retrie
 	if len(req.GetGroups()) == 0 {
 		return nil, invalid("no feature groups requested")
 	}
-	p := &plan{rev: snap.Revision(), entity: e, byStore: map[string][]int{}, ids: map[string][]uint32{}}
+	p := &plan{rev: snap.Revision(), entity: e, byStore: map[string]*storeGroups{}}
 	seen := map[string]bool{}
 	for j, sel := range req.GetGroups() {
 		g, ok := snap.FeatureGroup(sel.GetFeatureGroup())
@@ -147,11 +152,13 @@ func newPlan(snap *schema.Snapshot, layouts *blocks.Cache, req *featurev1.Retrie
 			return nil, err
 		}
 		p.groups = append(p.groups, gp)
-		if _, ok := p.byStore[g.Store]; !ok {
+		sg, ok := p.byStore[g.Store]
+		if !ok {
+			sg = &storeGroups{}
+			p.byStore[g.Store] = sg
 			p.storeIDs = append(p.storeIDs, g.Store)
 		}
-		p.byStore[g.Store] = append(p.byStore[g.Store], j)
-		p.ids[g.Store] = append(p.ids[g.Store], g.ID)
+		sg.idx, sg.ids = append(sg.idx, j), append(sg.ids, g.ID)
 	}
 	next := int32(0)
 	for m := range p.matrix {

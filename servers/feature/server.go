@@ -348,12 +348,12 @@ func (s *Server) fetch(ctx context.Context, p *plan, keys []views.Key, mem *scra
 // fetchStore reads the blocks of the groups of storeID into blocksOf, in
 // mem's buffer when mem is not nil (a single store: one buffer suffices).
 func (s *Server) fetchStore(ctx context.Context, p *plan, storeID string, keys []views.Key, blocksOf [][][]byte, verified []bool, mem *scratch) error {
-	idx := p.byStore[storeID]
+	sg := p.byStore[storeID]
+	idx, ids := sg.idx, sg.ids
 	r, err := s.readerOf(storeID)
 	if err != nil {
 		return servers.Errorf(codes.Internal, "store %q: %w", storeID, err)
 	}
-	ids := p.ids[storeID]
 	var out [][]byte
 	ok := false
 	if vr, isVR := r.(VerifiedReader); isVR {
