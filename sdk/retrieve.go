@@ -140,14 +140,15 @@ type Result struct {
 	resp    *featurev1.RetrieveResponse
 	columns []Column
 	byName  map[string]int
-	rev     uint64
 	groups  int
 	rows    int
 	strings int       // string elements per row, in the compact form
 	mats    [4]matrix // by class
-	found   []bool    // in the compact form: row-major, groups per row
-	rowMsgs []*featurev1.Row
 }
+
+// compact reports whether the answer is in compact form: found flags and
+// strings in the answer itself, no Row messages.
+func (r *Result) compact() bool { return len(r.resp.GetFound()) > 0 }
 
 // The matrix classes.
 const (
@@ -161,13 +162,12 @@ const (
 // newResult reads resp, the answer in either form to a request of groups
 // groups, whose columns l describes.
 func newResult(resp *featurev1.RetrieveResponse, l *layout, groups int) *Result {
-	r := &Result{resp: resp, columns: l.columns, byName: l.byName, rev: resp.GetRegistryRevision(), groups: groups,
-		found: resp.GetFound(), rowMsgs: resp.GetRows()}
+	r := &Result{resp: resp, columns: l.columns, byName: l.byName, groups: groups}
 	switch {
-	case len(r.found) > 0 && groups > 0:
-		r.rows = len(r.found) / groups
+	case r.compact() && groups > 0:
+		r.rows = len(resp.GetFound()) / groups
 	default:
-		r.rows = len(r.rowMsgs)
+		r.rows = len(resp.GetRows())
 	}
 	if r.rows > 0 {
 		r.strings = len(resp.GetStrings()) / r.rows
@@ -189,7 +189,7 @@ func (r *Result) Len() int { return r.rows }
 func (r *Result) Columns() []Column { return r.columns }
 
 // Revision is the registry revision the request was resolved against.
-func (r *Result) Revision() uint64 { return r.rev }
+func (r *Result) Revision() uint64 { return r.resp.GetRegistryRevision() }
 
 // Index returns the index of the column named "group.feature", or of the
 // feature name alone when a single group of the answer has it.
@@ -207,13 +207,13 @@ func (r *Result) Index(name string) (int, error) {
 // Found reports whether a row of the request's group was found, unexpired,
 // for the row's key; when not, its columns hold the defaults.
 func (r *Result) Found(row, group int) bool {
-	if r.found != nil { // the compact form
+	if r.compact() {
 		if row < 0 || row >= r.rows || group < 0 || group >= r.groups {
 			panic(fmt.Sprintf("sdk: Found(%d, %d) of %d rows of %d groups", row, group, r.rows, r.groups))
 		}
-		return r.found[row*r.groups+group]
+		return r.resp.GetFound()[row*r.groups+group]
 	}
-	return r.rowMsgs[row].GetFound()[group]
+	return r.resp.GetRows()[row].GetFound()[group]
 }
 
 // cell locates the first element of a column in a row.
@@ -285,13 +285,13 @@ func (r *Result) String(row, col int) string {
 	cl, i := r.cell(row, col)
 	switch c := r.columns[col]; {
 	case cl == classString:
-		if r.found != nil { // the compact form
+		if r.compact() {
 			if row < 0 || row >= r.rows {
 				panic(fmt.Sprintf("sdk: row %d of %d", row, r.rows))
 			}
 			return r.resp.GetStrings()[row*r.strings+i]
 		}
-		return r.rowMsgs[row].GetStrings()[i]
+		return r.resp.GetRows()[row].GetStrings()[i]
 	case c.Type == registryv1.DataType_DATA_TYPE_BOOL:
 		return fmt.Sprint(r.Bool(row, col))
 	case cl == classI64:
