@@ -98,6 +98,8 @@ func (t *Tiered) read(ctx context.Context, keys []Key, groups []uint32, policies
 	}
 	verified := true
 	if hits+absents < len(out) {
+		// The misses keep the hashes in a read on the heap: a copy, so that
+		// hbuf stays on the stack of the reads that the L1 answers whole.
 		if err := t.readMisses(ctx, keys, slices.Clone(hashes), groups, policies, out, now); err != nil {
 			return nil, false, err
 		}
