@@ -85,12 +85,9 @@ func (m *answerMem) fp32s(n int) []float32 {
 	if m == nil {
 		return make([]float32, n)
 	}
-	if cap(m.fp32) < n {
-		m.fp32 = make([]float32, n)
-	}
-	m.fp32 = m.fp32[:n]
-	clear(m.fp32)
-	return m.fp32
+	f := reuse(&m.fp32, n)
+	clear(f)
+	return f
 }
 
 // rowMessages returns n empty rows and n pointers to them.
@@ -98,12 +95,9 @@ func (m *answerMem) rowMessages(n int) (rows []featurev1.Row, ptrs []*featurev1.
 	if m == nil {
 		return make([]featurev1.Row, n), make([]*featurev1.Row, n)
 	}
-	if cap(m.rows) < n {
-		m.rows, m.ptrs = make([]featurev1.Row, n), make([]*featurev1.Row, n)
-	}
-	m.rows, m.ptrs = m.rows[:n], m.ptrs[:n]
-	clear(m.rows)
-	return m.rows, m.ptrs
+	rows = reuse(&m.rows, n)
+	clear(rows)
+	return rows, reuse(&m.ptrs, n)
 }
 
 // foundFlags returns n found flags, all false.
@@ -111,12 +105,19 @@ func (m *answerMem) foundFlags(n int) []bool {
 	if m == nil {
 		return make([]bool, n)
 	}
-	if cap(m.found) < n {
-		m.found = make([]bool, n)
+	f := reuse(&m.found, n)
+	clear(f)
+	return f
+}
+
+// reuse returns (*buf)[:n], making *buf anew first when it is too short;
+// what the elements hold is the caller's to clear.
+func reuse[T any](buf *[]T, n int) []T {
+	if cap(*buf) < n {
+		*buf = make([]T, n)
 	}
-	m.found = m.found[:n]
-	clear(m.found)
-	return m.found
+	*buf = (*buf)[:n]
+	return *buf
 }
 
 // response returns the answer message of m, emptied, or a new one.
@@ -140,17 +141,8 @@ type scratch struct {
 
 var scratches = sync.Pool{New: func() any { return new(scratch) }}
 
-// keyBuf returns n keys to fill, or new ones without m.
-func (m *scratch) keyBuf(n int) []views.Key {
-	if m == nil {
-		return make([]views.Key, n)
-	}
-	if cap(m.keys) < n {
-		m.keys = make([]views.Key, n)
-	}
-	m.keys = m.keys[:n]
-	return m.keys
-}
+// keyBuf returns n keys to fill.
+func (m *scratch) keyBuf(n int) []views.Key { return reuse(&m.keys, n) }
 
 // blockBuf returns the buffer for a read's blocks, or nil without m.
 func (m *scratch) blockBuf() [][]byte {
