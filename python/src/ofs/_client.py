@@ -99,9 +99,9 @@ class RetrieveResult:
         """The feature groups requested, in order: the order of the found flags."""
         self._key_columns = list(key_columns)
         self._key_values = key_values
-        # The answer's columns, or the client's copy when the answer left
-        # them out (the request's columns_revision was the one answered).
-        self._columns = list(response.columns if columns is None else columns)
+        # The answer's columns, or the client's kept list (shared by the
+        # answers of one shape, never changed) when the answer left them out.
+        self._columns = list(response.columns) if columns is None else columns
         # The compact form (what retrieve asks for): found flags and strings
         # row-major in the answer itself; else one Row message per key.
         self._compact = len(response.found) > 0
